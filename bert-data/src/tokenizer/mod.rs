@@ -52,8 +52,10 @@ pub struct TokenizerOptions {
     pub max_input_chars_per_word: usize,
     /// Prefix of pieces that continue a word. Default `##`.
     pub continuing_subword_prefix: String,
-    /// When decoding, remove the spaces tokenization put before punctuation and contractions
-    /// (`clean_up_tokenization_spaces`). Default true.
+    /// When decoding, remove the spaces tokenization put before `.`, `?`, `!`, `,` and in
+    /// front of each word piece of a contraction (`clean_up_tokenization_spaces`), over the whole
+    /// text. Default false, as in transformers 5. (Spaces before `.`, `?`, `!` and `,` pieces
+    /// go in any case, as transformers' WordPiece decoder removes them.)
     pub clean_up_tokenization_spaces: bool,
 }
 
@@ -68,7 +70,7 @@ impl Default for TokenizerOptions {
             clean_text: true,
             max_input_chars_per_word: 100,
             continuing_subword_prefix: "##".to_string(),
-            clean_up_tokenization_spaces: true,
+            clean_up_tokenization_spaces: false,
         }
     }
 }
@@ -541,9 +543,10 @@ impl BertTokenizer {
         ))
     }
 
-    /// Turns ids back into text: pieces joined with spaces, continuation pieces glued to the
-    /// piece before, and (if `clean_up_tokenization_spaces`) spaces before punctuation and
-    /// contractions removed. `skip_special_tokens` drops `[CLS]`, `[SEP]`, `[PAD]` and the like.
+    /// Turns ids back into text as transformers' `decode` does: pieces joined with spaces,
+    /// continuation pieces glued to the piece before, the space before a `.`, `?`, `!` or `,`
+    /// piece removed, and, if `clean_up_tokenization_spaces`, the whole text cleaned up too.
+    /// `skip_special_tokens` drops `[CLS]`, `[SEP]`, `[PAD]` and the like.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, TokenizerError> {
         let prefix = self.options.continuing_subword_prefix.as_str();
         let cleanup = self.options.clean_up_tokenization_spaces;
@@ -563,11 +566,7 @@ impl BertTokenizer {
                 _ => format!(" {token}"),
             };
             first = false;
-            if cleanup {
-                text.push_str(&clean_up_spaces(&piece, true));
-            } else {
-                text.push_str(&piece);
-            }
+            text.push_str(&clean_up_spaces(&piece, true));
         }
         Ok(if cleanup {
             clean_up_spaces(&text, false)
@@ -701,10 +700,16 @@ mod tests {
             .ids;
         assert_eq!(
             t.decode(&ids, false).unwrap(),
-            "[CLS] hello, world! unaffable it's. [SEP]"
+            "[CLS] hello, world! unaffable it ' s. [SEP]"
         );
         assert_eq!(
             t.decode(&ids, true).unwrap(),
+            "hello, world! unaffable it ' s."
+        );
+        let mut cleaning = t.clone();
+        cleaning.options.clean_up_tokenization_spaces = true;
+        assert_eq!(
+            cleaning.decode(&ids, true).unwrap(),
             "hello, world! unaffable it's."
         );
         assert!(t.decode(&[999], false).is_err());
