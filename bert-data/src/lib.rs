@@ -9,6 +9,6 @@
 pub mod tokenizer;
 
 pub use tokenizer::{
-    BertTokenizer, Encoding, SpecialTokens, TokenizerError, TokenizerOptions, Truncation,
-    TruncationStrategy,
+    BertTokenizer, Encoding, SpecialTokens, TokenizedText, TokenizerError, TokenizerOptions,
+    TokenizerOverrides, Truncation, TruncationStrategy,
 };

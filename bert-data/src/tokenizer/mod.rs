@@ -532,12 +532,24 @@ impl BertTokenizer {
     ) -> Result<Encoding, TokenizerError> {
         let mut first = self.tokenize_with_offsets(text);
         let mut second = text_pair.map(|t| self.tokenize_with_offsets(t));
+        self.assemble(&mut first, second.as_mut(), truncation)
+    }
+
+    /// Truncates tokenized texts in place (if `truncation` is given) and assembles them into
+    /// model inputs with `[CLS]` and `[SEP]`. With [`Self::tokenize_with_offsets`], this is
+    /// [`Self::encode`] for callers that also want the pieces of each text.
+    pub fn assemble(
+        &self,
+        first: &mut TokenizedText,
+        mut second: Option<&mut TokenizedText>,
+        truncation: Option<Truncation>,
+    ) -> Result<Encoding, TokenizerError> {
         if let Some(truncation) = truncation {
-            encoding::truncate(&mut first, second.as_mut(), truncation)?;
+            encoding::truncate(first, second.as_deref_mut(), truncation)?;
         }
         Ok(Encoding::assemble(
-            &first,
-            second.as_ref(),
+            first,
+            second.as_deref(),
             self.special_ids.cls,
             self.special_ids.sep,
         ))
