@@ -85,10 +85,16 @@ fn main() {
         n_ours
     );
     println!();
-    println!("| tokenizer | call | texts/s | MB/s | time (s) | vs tokenizers `encode_char_offsets` |");
+    println!(
+        "| tokenizer | call | texts/s | MB/s | time (s) | vs tokenizers `encode_char_offsets` |"
+    );
     println!("|---|---|---:|---:|---:|---:|");
     for (name, call, t) in [
-        ("bert-data BertTokenizer", "`encode` (ids, char offsets, word ids)", t_ours),
+        (
+            "bert-data BertTokenizer",
+            "`encode` (ids, char offsets, word ids)",
+            t_ours,
+        ),
         ("tokenizers 0.22.2", "`encode_char_offsets`", t_char),
         ("tokenizers 0.22.2", "`encode_fast` (no offsets)", t_fast),
     ] {

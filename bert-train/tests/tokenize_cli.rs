@@ -1,6 +1,6 @@
 //! `bert-train tokenize` end to end: output format, flags, and bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};

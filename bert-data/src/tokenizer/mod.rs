@@ -221,7 +221,7 @@ impl BertTokenizer {
             }
         }
         // Longest first, so that of two special tokens starting at the same place the longer wins.
-        split_out.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        split_out.sort_by_key(|(token, _)| std::cmp::Reverse(token.len()));
         let special_id_set = split_out.iter().map(|&(_, id)| id).collect();
 
         let wordpiece = WordPiece::new(
