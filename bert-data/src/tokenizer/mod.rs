@@ -741,6 +741,75 @@ mod tests {
         ));
     }
 
+    /// Random text from a mix of ASCII, Latin accents, CJK, Hangul, emoji, controls, combining
+    /// marks, whitespace, private use and unassigned code points: whatever comes in, no panic,
+    /// and offsets stay inside the text, in order, with ids in the vocabulary.
+    #[test]
+    fn random_text_keeps_the_invariants() {
+        let pools: [&[char]; 4] = [
+            &[
+                'a', 'h', 'e', 'l', 'o', ' ', ',', '!', '[', ']', 'S', 'E', 'P', '#',
+            ],
+            &[
+                'é', 'İ', 'ß', '東', '한', '😀', '\u{301}', '\u{0}', '\u{b}', '\u{3000}',
+            ],
+            &[
+                '\u{fffd}', '\u{200b}', '\u{e000}', '\u{378}', '\t', '\n', 'ﬁ', 'Σ', '।', '\u{1c}',
+            ],
+            &['[', 'C', 'L', 'S', ']', 'M', 'A', 'K', 'U', 'N'],
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for options in [
+            TokenizerOptions::default(),
+            TokenizerOptions {
+                do_lower_case: false,
+                tokenize_chinese_chars: false,
+                ..TokenizerOptions::default()
+            },
+            TokenizerOptions {
+                do_basic_tokenize: false,
+                ..TokenizerOptions::default()
+            },
+        ] {
+            let t = tokenizer(options);
+            for _ in 0..2000 {
+                let len = (next() % 40) as usize;
+                let text: String = (0..len)
+                    .map(|_| {
+                        let pool = pools[(next() % 4) as usize];
+                        pool[(next() % pool.len() as u64) as usize]
+                    })
+                    .collect();
+                let chars = text.chars().count();
+                let out = t.tokenize_with_offsets(&text);
+                assert_eq!(out.ids.len(), out.offsets.len());
+                let mut last_start = 0;
+                for (&id, &(start, end)) in out.ids.iter().zip(&out.offsets) {
+                    assert!((id as usize) < t.vocab_size(), "{text:?}");
+                    assert!(start < end && end <= chars, "{text:?}: {start}..{end}");
+                    assert!(start >= last_start, "{text:?}");
+                    last_start = start;
+                }
+                let e = t.encode(
+                    &text,
+                    Some(&text),
+                    Some(Truncation {
+                        max_length: 16,
+                        strategy: TruncationStrategy::LongestFirst,
+                    }),
+                );
+                assert!(e.unwrap().len() <= 16);
+                t.decode(&out.ids, true).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn missing_special_token_is_an_error() {
         let e = BertTokenizer::new(
