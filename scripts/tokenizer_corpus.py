@@ -112,22 +112,32 @@ def heldout(max_lines):
     return chosen
 
 
+def heldout_records(max_lines):
+    """Held-out lines as records {"text", "source"}; every fifth also gets the next line as
+    "text_pair", so that pairs are checked too."""
+    chosen = heldout(max_lines)
+    records = []
+    for i, (name, line) in enumerate(chosen):
+        record = {"text": line, "source": name}
+        if i % 5 == 4 and i + 1 < len(chosen):
+            record["text_pair"] = chosen[i + 1][1]
+        records.append(record)
+    return records
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--heldout", required=True, help="output JSONL file")
     parser.add_argument("--max-lines", type=int, default=50000)
     args = parser.parse_args()
-    chosen = heldout(args.max_lines)
+    records = heldout_records(args.max_lines)
     with open(args.heldout, "w", encoding="utf-8") as out:
-        for i, (name, line) in enumerate(chosen):
-            record = {"text": line, "source": name}
-            if i % 5 == 4 and i + 1 < len(chosen):
-                record["text_pair"] = chosen[i + 1][1]
+        for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     counts = {}
-    for name, _ in chosen:
-        counts[name] = counts.get(name, 0) + 1
-    print(f"{len(chosen)} held-out lines: {counts}", file=sys.stderr)
+    for record in records:
+        counts[record["source"]] = counts.get(record["source"], 0) + 1
+    print(f"{len(records)} held-out lines: {counts}", file=sys.stderr)
 
 
 if __name__ == "__main__":

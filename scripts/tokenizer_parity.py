@@ -52,12 +52,7 @@ def main():
     os.makedirs(work, exist_ok=True)
 
     corpus = os.path.join(work, "heldout.jsonl")
-    records = []
-    for i, (source, line) in enumerate(chosen := tokenizer_corpus.heldout(args.max_lines)):
-        record = {"text": line, "source": source}
-        if i % 5 == 4 and i + 1 < len(chosen):
-            record["text_pair"] = chosen[i + 1][1]
-        records.append(record)
+    records = tokenizer_corpus.heldout_records(args.max_lines)
     with open(corpus, "w", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -279,9 +279,6 @@ impl BertTokenizer {
         specials: &mut SpecialTokens,
     ) {
         options.apply(&json.settings);
-        if json.settings.strip_accents.is_none() {
-            options.strip_accents = None;
-        }
         if let Some(v) = json.clean_text {
             options.clean_text = v;
         }
