@@ -1,0 +1,378 @@
+//! The BERT encoder (Devlin et al. 2019, section 3): embeddings, a stack of post-LayerNorm
+//! transformer layers, and the pooler. Field names follow transformers' module names, so that
+//! each parameter maps 1:1 to an HF tensor name (see [`BertModel::hf_tensors`]).
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
+use burn::prelude::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::activation;
+
+use crate::config::{BertConfig, HiddenAct};
+use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
+
+/// A batch of token sequences, all `[batch, seq]` on the model's device.
+#[derive(Debug, Clone)]
+pub struct BertInput {
+    /// Token ids.
+    pub input_ids: Tensor<2, Int>,
+    /// 1 for real tokens, 0 for padding. `None`: every position is real.
+    pub attention_mask: Option<Tensor<2, Int>>,
+    /// Segment ids (0 for the first text, 1 for the pair). `None`: all 0.
+    pub token_type_ids: Option<Tensor<2, Int>>,
+}
+
+impl BertInput {
+    /// Builds a batch from host rows, padded with `pad_id` to the longest row. Each row is
+    /// (ids, token type ids); the attention mask marks the real positions.
+    pub fn from_rows(rows: &[(Vec<u32>, Vec<u32>)], pad_id: u32, device: &Device) -> Self {
+        let batch = rows.len();
+        let seq = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![pad_id as i64; batch * seq];
+        let mut types = vec![0i64; batch * seq];
+        let mut mask = vec![0i64; batch * seq];
+        for (r, (row_ids, row_types)) in rows.iter().enumerate() {
+            for (c, &id) in row_ids.iter().enumerate() {
+                ids[r * seq + c] = id as i64;
+                types[r * seq + c] = row_types.get(c).copied().unwrap_or(0) as i64;
+                mask[r * seq + c] = 1;
+            }
+        }
+        let make = |values: Vec<i64>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
+        BertInput {
+            input_ids: make(ids),
+            attention_mask: Some(make(mask)),
+            token_type_ids: Some(make(types)),
+        }
+    }
+
+    /// Batch size and sequence length.
+    pub fn dims(&self) -> [usize; 2] {
+        self.input_ids.dims()
+    }
+}
+
+/// What the encoder returns.
+#[derive(Debug, Clone)]
+pub struct BertOutput {
+    /// The last layer's hidden states, `[batch, seq, hidden]`.
+    pub last_hidden_state: Tensor<3>,
+    /// `tanh(dense(hidden[CLS]))`, `[batch, hidden]`; `None` for models without a pooler.
+    pub pooler_output: Option<Tensor<2>>,
+    /// When asked for: the embeddings output and every layer's output (`num_hidden_layers + 1`
+    /// tensors, `[batch, seq, hidden]`), the original code's `encoded_layers`.
+    pub hidden_states: Option<Vec<Tensor<3>>>,
+    /// When asked for: every layer's attention probabilities, `[batch, heads, seq, seq]`.
+    pub attentions: Option<Vec<Tensor<4>>>,
+}
+
+/// Optional outputs of a forward pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputOptions {
+    /// Return every layer's hidden states.
+    pub hidden_states: bool,
+    /// Return every layer's attention probabilities.
+    pub attentions: bool,
+}
+
+/// An activation named by `hidden_act`.
+#[derive(Module, Debug)]
+pub struct Activation {
+    #[module(skip)]
+    kind: HiddenAct,
+}
+
+impl Activation {
+    /// The activation `hidden_act` names.
+    pub fn new(kind: HiddenAct) -> Self {
+        Activation { kind }
+    }
+
+    /// Applies the activation.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self.kind {
+            HiddenAct::Gelu => activation::gelu(x),
+            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => activation::gelu_approximate(x),
+            HiddenAct::Relu => activation::relu(x),
+            HiddenAct::Silu => activation::silu(x),
+        }
+    }
+}
+
+/// Word, position and token-type embeddings, summed, then LayerNorm and dropout.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    /// `embeddings.word_embeddings`.
+    pub word_embeddings: Embedding,
+    /// `embeddings.position_embeddings`.
+    pub position_embeddings: Embedding,
+    /// `embeddings.token_type_embeddings`.
+    pub token_type_embeddings: Embedding,
+    /// `embeddings.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    fn build(config: &BertConfig, source: &mut ParamSource, prefix: &str) -> Result<Self, LoadError> {
+        let h = config.hidden_size;
+        Ok(BertEmbeddings {
+            word_embeddings: source.embedding(
+                &format!("{prefix}word_embeddings"),
+                config.vocab_size,
+                h,
+                Some(config.pad_token_id),
+            )?,
+            position_embeddings: source.embedding(
+                &format!("{prefix}position_embeddings"),
+                config.max_position_embeddings,
+                h,
+                None,
+            )?,
+            token_type_embeddings: source.embedding(
+                &format!("{prefix}token_type_embeddings"),
+                config.type_vocab_size,
+                h,
+                None,
+            )?,
+            layer_norm: source.layer_norm(&format!("{prefix}LayerNorm"), h, config.layer_norm_eps)?,
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        })
+    }
+
+    fn forward(&self, input: &BertInput) -> Tensor<3> {
+        let [batch, seq] = input.dims();
+        let device = input.input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device)
+            .reshape([1, seq])
+            .expand([batch, seq]);
+        let types = input
+            .token_type_ids
+            .clone()
+            .unwrap_or_else(|| Tensor::zeros([batch, seq], &device));
+        let x = self.word_embeddings.forward(input.input_ids.clone())
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(types);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+/// Multi-head scaled dot-product self-attention (`attention.self`).
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    /// `query`.
+    pub query: Linear,
+    /// `key`.
+    pub key: Linear,
+    /// `value`.
+    pub value: Linear,
+    dropout: Dropout,
+    num_heads: usize,
+    head_size: usize,
+}
+
+impl BertSelfAttention {
+    /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 for real positions
+    /// and the most negative finite f32 for padding. Returns the context and the
+    /// probabilities `[batch, heads, seq, seq]`.
+    fn forward(&self, x: Tensor<3>, mask_bias: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>) {
+        let [batch, seq, hidden] = x.dims();
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.num_heads, self.head_size])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scale = 1.0 / (self.head_size as f64).sqrt();
+        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        if let Some(bias) = mask_bias {
+            scores = scores + bias;
+        }
+        let probs = activation::softmax(scores, 3);
+        let context = self
+            .dropout
+            .forward(probs.clone())
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden]);
+        (context, probs)
+    }
+}
+
+/// One encoder layer: self-attention, then the feed-forward block, each followed by dropout,
+/// the residual connection and LayerNorm (post-norm, as in BERT).
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    /// `attention.self`.
+    pub attention: BertSelfAttention,
+    /// `attention.output.dense`.
+    pub attention_output: Linear,
+    /// `attention.output.LayerNorm`.
+    pub attention_layer_norm: LayerNorm,
+    /// `intermediate.dense`.
+    pub intermediate: Linear,
+    /// `output.dense`.
+    pub output: Linear,
+    /// `output.LayerNorm`.
+    pub output_layer_norm: LayerNorm,
+    activation: Activation,
+    dropout: Dropout,
+}
+
+impl BertLayer {
+    fn build(config: &BertConfig, source: &mut ParamSource, prefix: &str) -> Result<Self, LoadError> {
+        let h = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let attention_dropout = DropoutConfig::new(config.attention_probs_dropout_prob).init();
+        Ok(BertLayer {
+            attention: BertSelfAttention {
+                query: source.linear(&format!("{prefix}attention.self.query"), h, h)?,
+                key: source.linear(&format!("{prefix}attention.self.key"), h, h)?,
+                value: source.linear(&format!("{prefix}attention.self.value"), h, h)?,
+                dropout: attention_dropout,
+                num_heads: config.num_attention_heads,
+                head_size: config.head_size(),
+            },
+            attention_output: source.linear(&format!("{prefix}attention.output.dense"), h, h)?,
+            attention_layer_norm: source.layer_norm(
+                &format!("{prefix}attention.output.LayerNorm"),
+                h,
+                eps,
+            )?,
+            intermediate: source.linear(
+                &format!("{prefix}intermediate.dense"),
+                h,
+                config.intermediate_size,
+            )?,
+            output: source.linear(&format!("{prefix}output.dense"), config.intermediate_size, h)?,
+            output_layer_norm: source.layer_norm(&format!("{prefix}output.LayerNorm"), h, eps)?,
+            activation: Activation::new(config.hidden_act),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        })
+    }
+
+    fn forward(&self, x: Tensor<3>, mask_bias: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>) {
+        let (context, probs) = self.attention.forward(x.clone(), mask_bias);
+        let attended = self
+            .attention_layer_norm
+            .forward(self.dropout.forward(self.attention_output.forward(context)) + x);
+        let inner = self
+            .activation
+            .forward(self.intermediate.forward(attended.clone()));
+        let out = self
+            .output_layer_norm
+            .forward(self.dropout.forward(self.output.forward(inner)) + attended);
+        (out, probs)
+    }
+}
+
+/// The BERT encoder: embeddings, `num_hidden_layers` layers and (optionally) the pooler.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    /// `embeddings`.
+    pub embeddings: BertEmbeddings,
+    /// `encoder.layer.N`.
+    pub layers: Vec<BertLayer>,
+    /// `pooler.dense`; absent in MLM, token classification and QA models, as in transformers.
+    pub pooler: Option<Linear>,
+}
+
+impl BertModel {
+    /// Builds the encoder from `source`, under names starting with `prefix` (`"bert."` inside
+    /// a head model, `""` alone).
+    pub fn build(
+        config: &BertConfig,
+        source: &mut ParamSource,
+        prefix: &str,
+        with_pooler: bool,
+    ) -> Result<Self, LoadError> {
+        let embeddings = BertEmbeddings::build(config, source, &format!("{prefix}embeddings."))?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| BertLayer::build(config, source, &format!("{prefix}encoder.layer.{i}.")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pooler = if with_pooler {
+            let h = config.hidden_size;
+            Some(source.linear(&format!("{prefix}pooler.dense"), h, h)?)
+        } else {
+            None
+        };
+        Ok(BertModel {
+            embeddings,
+            layers,
+            pooler,
+        })
+    }
+
+    /// A new encoder with transformers' initialisation, from `seed`.
+    pub fn new(config: &BertConfig, device: &Device, seed: u64) -> Self {
+        let mut source = ParamSource::random(device, config.initializer_range, seed);
+        Self::build(config, &mut source, "", true).expect("random initialisation cannot fail")
+    }
+
+    /// Runs the encoder.
+    pub fn forward(&self, input: &BertInput, options: OutputOptions) -> BertOutput {
+        let mask_bias = input.attention_mask.clone().map(mask_bias);
+        let mut x = self.embeddings.forward(input);
+        let mut hidden_states = options.hidden_states.then(|| vec![x.clone()]);
+        let mut attentions = options.attentions.then(Vec::new);
+        for layer in &self.layers {
+            let (out, probs) = layer.forward(x, mask_bias.clone());
+            x = out;
+            if let Some(states) = hidden_states.as_mut() {
+                states.push(x.clone());
+            }
+            if let Some(all) = attentions.as_mut() {
+                all.push(probs);
+            }
+        }
+        let pooler_output = self.pooler.as_ref().map(|dense| {
+            let [batch, _, hidden] = x.dims();
+            let first = x.clone().narrow(1, 0, 1).reshape([batch, hidden]);
+            activation::tanh(dense.forward(first))
+        });
+        BertOutput {
+            last_hidden_state: x,
+            pooler_output,
+            hidden_states,
+            attentions,
+        }
+    }
+}
+
+/// `[batch, seq]` 1/0 mask to the additive `[batch, 1, 1, seq]` bias: 0 where attended, the
+/// most negative finite f32 where masked (so a fully masked row gives no NaN).
+fn mask_bias(mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = mask.dims();
+    let masked: Tensor<2, Bool> = mask.equal_elem(0);
+    let zeros = Tensor::<2>::zeros([batch, seq], &masked.device());
+    zeros.mask_fill(masked, f32::MIN).reshape([batch, 1, 1, seq])
+}
+
+impl BertModel {
+    /// Every parameter under its HF name, with `prefix` (`"bert."` inside a head model).
+    pub fn hf_tensors(&self, prefix: &str, out: &mut HfTensors) {
+        let e = &self.embeddings;
+        put_embedding(out, &format!("{prefix}embeddings.word_embeddings"), &e.word_embeddings);
+        put_embedding(out, &format!("{prefix}embeddings.position_embeddings"), &e.position_embeddings);
+        put_embedding(
+            out,
+            &format!("{prefix}embeddings.token_type_embeddings"),
+            &e.token_type_embeddings,
+        );
+        put_layer_norm(out, &format!("{prefix}embeddings.LayerNorm"), &e.layer_norm);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("{prefix}encoder.layer.{i}.");
+            put_linear(out, &format!("{p}attention.self.query"), &layer.attention.query);
+            put_linear(out, &format!("{p}attention.self.key"), &layer.attention.key);
+            put_linear(out, &format!("{p}attention.self.value"), &layer.attention.value);
+            put_linear(out, &format!("{p}attention.output.dense"), &layer.attention_output);
+            put_layer_norm(out, &format!("{p}attention.output.LayerNorm"), &layer.attention_layer_norm);
+            put_linear(out, &format!("{p}intermediate.dense"), &layer.intermediate);
+            put_linear(out, &format!("{p}output.dense"), &layer.output);
+            put_layer_norm(out, &format!("{p}output.LayerNorm"), &layer.output_layer_norm);
+        }
+        if let Some(pooler) = &self.pooler {
+            put_linear(out, &format!("{prefix}pooler.dense"), pooler);
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Building modules from a checkpoint, tensor by tensor, under transformers' names.
+//!
+//! Every module of this crate is constructed through a [`ParamSource`]: it asks for each
+//! parameter by its HF name (`bert.encoder.layer.0.attention.self.query.weight`) and shape, and
+//! gets the checkpoint's values, or HF's initialisation when the checkpoint lacks the tensor
+//! (or when there is no checkpoint at all). The source records what it loaded, what it
+//! initialised and what the checkpoint held that nothing asked for.
+//!
+//! Name matching follows transformers: 2019 `LayerNorm.gamma` / `LayerNorm.beta` read as
+//! `weight` / `bias`; a checkpoint of a bare encoder (no `bert.` prefix) loads into a head
+//! model and a head checkpoint loads into a bare encoder; the tied MLM decoder weight and the
+//! `position_ids` buffer are accepted and ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use burn::module::Param;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::{Device, Tensor, TensorData};
+
+use crate::weights::{Checkpoint, WeightsError};
+
+/// What can go wrong while building a model from a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A checkpoint tensor has the wrong shape for the configuration.
+    #[error(
+        "tensor `{name}` has shape {found:?} in {path}, but the configuration needs {expected:?}"
+    )]
+    Shape {
+        /// The HF name.
+        name: String,
+        /// The file.
+        path: String,
+        /// The shape the model needs.
+        expected: Vec<usize>,
+        /// The shape the file holds.
+        found: Vec<usize>,
+    },
+    /// Reading the checkpoint failed.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+/// What loading a checkpoint did, tensor by tensor (HF names).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Tensors read from the checkpoint.
+    pub loaded: Vec<String>,
+    /// Tensors the checkpoint lacked, initialised as transformers does (a new head).
+    pub initialized: Vec<String>,
+    /// Checkpoint tensors nothing used (for example the MLM head of a checkpoint loaded into a
+    /// classifier), under the names the file gives them.
+    pub unused: Vec<String>,
+}
+
+impl LoadReport {
+    /// A one-paragraph summary for logs.
+    pub fn summary(&self) -> String {
+        let mut text = format!("loaded {} tensors", self.loaded.len());
+        if !self.initialized.is_empty() {
+            text.push_str(&format!(
+                "; newly initialised (not in the checkpoint): {}",
+                self.initialized.join(", ")
+            ));
+        }
+        if !self.unused.is_empty() {
+            text.push_str(&format!(
+                "; unused checkpoint tensors: {}",
+                self.unused.join(", ")
+            ));
+        }
+        text
+    }
+}
+
+/// How a missing parameter is initialised (transformers' `_init_weights` for BERT).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Init {
+    /// Normal(0, initializer_range).
+    Normal,
+    /// All zeros.
+    Zeros,
+    /// All ones.
+    Ones,
+}
+
+/// Where parameters come from: a checkpoint, HF initialisation, or both.
+pub struct ParamSource<'a> {
+    device: Device,
+    checkpoint: Option<&'a Checkpoint>,
+    /// Checkpoint keys after renaming (gamma/beta, prefix) -> the key in the file.
+    names: BTreeMap<String, String>,
+    used: BTreeSet<String>,
+    init_std: f64,
+    rng: SplitMix64,
+    report: LoadReport,
+}
+
+impl<'a> ParamSource<'a> {
+    /// Random initialisation only: every parameter as transformers initialises a new model,
+    /// from a generator seeded with `seed` (the same values on every device).
+    pub fn random(device: &Device, initializer_range: f64, seed: u64) -> Self {
+        ParamSource {
+            device: device.clone(),
+            checkpoint: None,
+            names: BTreeMap::new(),
+            used: BTreeSet::new(),
+            init_std: initializer_range,
+            rng: SplitMix64(seed),
+            report: LoadReport::default(),
+        }
+    }
+
+    /// Parameters from `checkpoint`, for a model whose own names start with `base_prefix`
+    /// (`"bert."` for a head model, `""` for a bare encoder). Tensors the checkpoint lacks are
+    /// initialised from `seed`.
+    pub fn checkpoint(
+        device: &Device,
+        checkpoint: &'a Checkpoint,
+        base_prefix: &str,
+        initializer_range: f64,
+        seed: u64,
+    ) -> Self {
+        let has_prefix = checkpoint.tensors.keys().any(|k| k.starts_with("bert."));
+        let mut names = BTreeMap::new();
+        for key in checkpoint.tensors.keys() {
+            let mut name = key.clone();
+            for (old, new) in [("LayerNorm.gamma", "LayerNorm.weight"), ("LayerNorm.beta", "LayerNorm.bias")] {
+                if let Some(stem) = name.strip_suffix(old) {
+                    name = format!("{stem}{new}");
+                }
+            }
+            // A head checkpoint read as a bare encoder drops `bert.` (and its heads go unused);
+            // a bare encoder read into a head model gains it.
+            if base_prefix.is_empty() && has_prefix {
+                match name.strip_prefix("bert.") {
+                    Some(rest) => name = rest.to_string(),
+                    None => name = format!("\u{0}{name}"),
+                }
+            } else if !base_prefix.is_empty() && !has_prefix && is_encoder_name(&name) {
+                name = format!("{base_prefix}{name}");
+            }
+            names.insert(name, key.clone());
+        }
+        ParamSource {
+            device: device.clone(),
+            checkpoint: Some(checkpoint),
+            names,
+            used: BTreeSet::new(),
+            init_std: initializer_range,
+            rng: SplitMix64(seed),
+            report: LoadReport::default(),
+        }
+    }
+
+    /// The device the parameters are created on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Ends loading: what was loaded, initialised, and left unused.
+    pub fn finish(mut self) -> LoadReport {
+        if let Some(checkpoint) = self.checkpoint {
+            for key in checkpoint.tensors.keys() {
+                if self.used.contains(key) || is_ignored(key) {
+                    continue;
+                }
+                self.report.unused.push(key.clone());
+            }
+        }
+        self.report
+    }
+
+    /// The values of `name` in row-major order with shape `shape`, from the checkpoint or
+    /// initialised.
+    pub(crate) fn values(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        init: Init,
+    ) -> Result<Vec<f32>, LoadError> {
+        if let Some(values) = self.stored(name, shape)? {
+            return Ok(values);
+        }
+        // The MLM output bias also exists as the (tied) decoder bias in some files.
+        if name.ends_with("cls.predictions.bias") {
+            let alias = name.replace("cls.predictions.bias", "cls.predictions.decoder.bias");
+            if let Some(values) = self.stored(&alias, shape)? {
+                return Ok(values);
+            }
+        }
+        self.report.initialized.push(name.to_string());
+        let count: usize = shape.iter().product();
+        Ok(match init {
+            Init::Zeros => vec![0.0; count],
+            Init::Ones => vec![1.0; count],
+            Init::Normal => (0..count)
+                .map(|_| (self.rng.normal() * self.init_std) as f32)
+                .collect(),
+        })
+    }
+
+    fn stored(&mut self, name: &str, shape: &[usize]) -> Result<Option<Vec<f32>>, LoadError> {
+        let (Some(checkpoint), Some(key)) = (self.checkpoint, self.names.get(name)) else {
+            return Ok(None);
+        };
+        let tensor = &checkpoint.tensors[key];
+        if tensor.shape != shape {
+            return Err(LoadError::Shape {
+                name: key.clone(),
+                path: tensor.path.display().to_string(),
+                expected: shape.to_vec(),
+                found: tensor.shape.clone(),
+            });
+        }
+        let values = tensor.to_f32(key)?;
+        self.used.insert(key.clone());
+        self.report.loaded.push(name.to_string());
+        Ok(Some(values))
+    }
+
+    /// A tensor of `shape` on the device.
+    pub(crate) fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<D>, LoadError> {
+        let values = self.values(name, &shape, init)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+    }
+
+    /// A `torch.nn.Linear(d_input, d_output)` stored as `{name}.weight` `[d_output, d_input]`
+    /// and `{name}.bias`.
+    pub(crate) fn linear(
+        &mut self,
+        name: &str,
+        d_input: usize,
+        d_output: usize,
+    ) -> Result<Linear, LoadError> {
+        let weight = self.values(&format!("{name}.weight"), &[d_output, d_input], Init::Normal)?;
+        // Burn's row layout holds [d_input, d_output]: transpose once here.
+        let mut transposed = vec![0.0f32; weight.len()];
+        for o in 0..d_output {
+            for i in 0..d_input {
+                transposed[i * d_output + o] = weight[o * d_input + i];
+            }
+        }
+        let bias = self.tensor(&format!("{name}.bias"), [d_output], Init::Zeros)?;
+        let mut linear = LinearConfig::new(d_input, d_output).init(&self.device);
+        linear.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(transposed, [d_input, d_output]),
+            &self.device,
+        ));
+        linear.bias = Some(Param::from_tensor(bias));
+        Ok(linear)
+    }
+
+    /// A `torch.nn.LayerNorm(d_model, eps)` stored as `{name}.weight` and `{name}.bias`.
+    pub(crate) fn layer_norm(
+        &mut self,
+        name: &str,
+        d_model: usize,
+        epsilon: f64,
+    ) -> Result<LayerNorm, LoadError> {
+        let gamma = self.tensor(&format!("{name}.weight"), [d_model], Init::Ones)?;
+        let beta = self.tensor(&format!("{name}.bias"), [d_model], Init::Zeros)?;
+        let mut norm = LayerNormConfig::new(d_model)
+            .with_epsilon(epsilon)
+            .init(&self.device);
+        norm.gamma = Param::from_tensor(gamma);
+        norm.beta = Some(Param::from_tensor(beta));
+        Ok(norm)
+    }
+
+    /// A `torch.nn.Embedding(count, d_model)` stored as `{name}.weight`; a new one has its
+    /// `padding_idx` row zeroed, as transformers does.
+    pub(crate) fn embedding(
+        &mut self,
+        name: &str,
+        count: usize,
+        d_model: usize,
+        padding_idx: Option<usize>,
+    ) -> Result<Embedding, LoadError> {
+        let key = format!("{name}.weight");
+        let fresh = !self.has(&key);
+        let mut values = self.values(&key, &[count, d_model], Init::Normal)?;
+        if let (true, Some(pad)) = (fresh, padding_idx) {
+            if pad < count {
+                values[pad * d_model..(pad + 1) * d_model].fill(0.0);
+            }
+        }
+        let mut embedding = EmbeddingConfig::new(count, d_model).init(&self.device);
+        embedding.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [count, d_model]),
+            &self.device,
+        ));
+        Ok(embedding)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.checkpoint.is_some() && self.names.contains_key(name)
+    }
+}
+
+/// Names that belong to the encoder (and so take the `bert.` prefix in a head model).
+fn is_encoder_name(name: &str) -> bool {
+    ["embeddings.", "encoder.", "pooler."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Checkpoint tensors that are never reported as unused: buffers transformers recomputes and
+/// the MLM decoder, which is tied to the word embeddings.
+fn is_ignored(key: &str) -> bool {
+    key.ends_with("position_ids")
+        || key.ends_with("cls.predictions.decoder.weight")
+        || key.ends_with("cls.predictions.decoder.bias")
+}
+
+/// A small deterministic generator for initialisation (SplitMix64 and Box-Muller), so that a
+/// seed gives the same model on every backend.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_samples_have_the_right_moments() {
+        let mut rng = SplitMix64(7);
+        let samples: Vec<f64> = (0..20000).map(|_| rng.normal()).collect();
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64;
+        assert!(mean.abs() < 0.03, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.05, "variance {var}");
+    }
+}
+
+/// Tensors under their HF names, row-major f32 with their shapes: what `save_pretrained` writes.
+pub type HfTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn host<const D: usize>(tensor: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let data = tensor.into_data().convert::<f32>();
+    let shape = data.shape().to_vec();
+    let values = data.try_to_vec::<f32>().expect("converted to f32 above");
+    (shape, values)
+}
+
+/// Adds a tensor.
+pub(crate) fn put_tensor<const D: usize>(out: &mut HfTensors, name: &str, tensor: Tensor<D>) {
+    out.insert(name.to_string(), host(tensor));
+}
+
+/// Adds a linear layer as `{name}.weight` `[d_output, d_input]` and `{name}.bias`.
+pub(crate) fn put_linear(out: &mut HfTensors, name: &str, linear: &Linear) {
+    let (shape, values) = host(linear.weight.val());
+    let (d_input, d_output) = (shape[0], shape[1]);
+    let mut weight = vec![0.0f32; values.len()];
+    for i in 0..d_input {
+        for o in 0..d_output {
+            weight[o * d_input + i] = values[i * d_output + o];
+        }
+    }
+    out.insert(format!("{name}.weight"), (vec![d_output, d_input], weight));
+    if let Some(bias) = &linear.bias {
+        put_tensor(out, &format!("{name}.bias"), bias.val());
+    }
+}
+
+/// Adds a LayerNorm as `{name}.weight` and `{name}.bias`.
+pub(crate) fn put_layer_norm(out: &mut HfTensors, name: &str, norm: &LayerNorm) {
+    put_tensor(out, &format!("{name}.weight"), norm.gamma.val());
+    if let Some(beta) = &norm.beta {
+        put_tensor(out, &format!("{name}.bias"), beta.val());
+    }
+}
+
+/// Adds an embedding table as `{name}.weight`.
+pub(crate) fn put_embedding(out: &mut HfTensors, name: &str, embedding: &Embedding) {
+    put_tensor(out, &format!("{name}.weight"), embedding.weight.val());
+}
