@@ -18,12 +18,16 @@ struct Cli {
 enum Command {
     /// Tokenize a JSONL file with a BERT tokenizer, identically to transformers' BertTokenizer.
     Tokenize(commands::tokenize::TokenizeArgs),
+    /// Run a model (any BERT head) over a JSONL file: features, fill-mask, classification,
+    /// tagging, question answering, multiple choice.
+    Predict(commands::predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod io;
+pub mod predict;
 pub mod tokenize;

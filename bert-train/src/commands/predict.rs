@@ -1,0 +1,634 @@
+//! `bert-train predict`: run any BERT head over a JSONL file, one output line per input line.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bert_data::tokenizer::{BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy};
+use bert_model::burn::prelude::{Device, Tensor};
+use bert_model::{
+    from_pretrained, parse_device, resolve_model_dir, BertConfig, BertForMaskedLM,
+    BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
+    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
+    BertInput, BertModel, HfModel, OutputOptions, ProblemType,
+};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+
+use super::io::write_atomically;
+
+/// What `predict` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    /// Encoder outputs: `last_hidden` and `pooled`.
+    Features,
+    /// Top tokens for each [MASK].
+    FillMask,
+    /// Next-sentence logits for a pair.
+    NextSentence,
+    /// Both pretraining heads.
+    Pretraining,
+    /// A label (or a score) per text or pair.
+    SequenceClassification,
+    /// A label per token, and entities.
+    TokenClassification,
+    /// The answer span of `question` in `context`.
+    QuestionAnswering,
+    /// The best of `choices` for `context`.
+    MultipleChoice,
+}
+
+impl Task {
+    /// The task a checkpoint was saved for, from config.json `architectures`.
+    fn from_architectures(config: &BertConfig) -> Task {
+        let first = config
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first())
+            .map(String::as_str);
+        match first {
+            Some("BertForMaskedLM") | Some("BertLMHeadModel") => Task::FillMask,
+            Some("BertForNextSentencePrediction") => Task::NextSentence,
+            Some("BertForPreTraining") => Task::Pretraining,
+            Some("BertForSequenceClassification") => Task::SequenceClassification,
+            Some("BertForTokenClassification") => Task::TokenClassification,
+            Some("BertForQuestionAnswering") => Task::QuestionAnswering,
+            Some("BertForMultipleChoice") => Task::MultipleChoice,
+            _ => Task::Features,
+        }
+    }
+}
+
+/// Arguments of `bert-train predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model directory in the HF layout, or a hub id found in the HF cache.
+    #[arg(long, value_name = "DIR_OR_ID")]
+    pub model: String,
+    /// The task [default: from config.json `architectures`; `features` for a bare encoder].
+    #[arg(long, value_enum)]
+    pub task: Option<Task>,
+    /// Input JSONL: `text` (and optional `text_pair`); `question` and `context` for
+    /// question-answering; `context` and `choices` (a list) for multiple-choice.
+    #[arg(long, value_name = "IN.jsonl")]
+    pub input: PathBuf,
+    /// Output JSONL: each input object plus the task's outputs. Written only if every line
+    /// succeeds.
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub output: PathBuf,
+    /// cpu, ndarray, flex, wgpu, tch, tch-cuda:N or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Rows per forward pass (padded to the longest row of the batch).
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Truncate inputs to this many tokens [default: the tokenizer's model_max_length, at
+    /// most max_position_embeddings].
+    #[arg(long, value_name = "N")]
+    pub max_seq_length: Option<usize>,
+    /// Also write the full logits (fill-mask).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// One input line, encoded.
+struct Example {
+    fields: Map<String, Value>,
+    /// One encoding per row the model sees (several for multiple choice).
+    rows: Vec<Encoding>,
+    /// The texts the character offsets refer to: (first, second).
+    texts: (String, Option<String>),
+}
+
+/// Runs `bert-train predict`.
+pub fn run(args: &PredictArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = parse_device(&args.device)?;
+    let dir = resolve_model_dir(&args.model)?;
+    let config = BertConfig::from_file(dir.join("config.json"))?;
+    let task = args.task.unwrap_or_else(|| Task::from_architectures(&config));
+    let tokenizer = BertTokenizer::from_dir(&dir, &TokenizerOverrides::default())
+        .with_context(|| format!("cannot load the tokenizer of {}", dir.display()))?;
+    let max_len = match args.max_seq_length {
+        Some(n) if n > config.max_position_embeddings => bail!(
+            "--max-seq-length {n} exceeds the model's max_position_embeddings ({})",
+            config.max_position_embeddings
+        ),
+        Some(n) if n < 3 => bail!("--max-seq-length must be at least 3, found {n}"),
+        Some(n) => n,
+        None => tokenizer
+            .model_max_length()
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings),
+    };
+    let examples = read_examples(&args.input, task, &tokenizer, max_len)?;
+    let dir_name = dir.to_string_lossy().to_string();
+    let outputs = match task {
+        Task::Features => {
+            let model = load::<BertModel>(&dir_name, &device)?;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                let out = model.forward(&input, OutputOptions::default());
+                let pooled = out.pooler_output.map(host);
+                (host(out.last_hidden_state), pooled)
+            }, |example, (hidden, pooled), r| {
+                let [_, seq, h] = hidden.1;
+                let len = example.rows[0].len();
+                let mut out = json!({"last_hidden": rows_of(&hidden.0[r * seq * h..], len, h)});
+                if let Some(pooled) = pooled {
+                    let h = pooled.1[1];
+                    out["pooled"] = json!(pooled.0[r * h..(r + 1) * h]);
+                }
+                out
+            })?
+        }
+        Task::FillMask => {
+            let model = load::<BertForMaskedLM>(&dir_name, &device)?;
+            let mask_id = tokenizer.special_ids().mask;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                host(model.forward(&input, None, OutputOptions::default()).logits)
+            }, |example, logits, r| {
+                let [_, seq, vocab] = logits.1;
+                let row = &logits.0[r * seq * vocab..];
+                let enc = &example.rows[0];
+                let mut predictions = Vec::new();
+                for (pos, &id) in enc.ids.iter().enumerate() {
+                    if id != mask_id {
+                        continue;
+                    }
+                    let probs = softmax(&row[pos * vocab..(pos + 1) * vocab]);
+                    let top: Vec<Value> = top_k(&probs, 5)
+                        .into_iter()
+                        .map(|(i, p)| {
+                            json!({"token": tokenizer.id_to_token(i as u32), "id": i, "score": p})
+                        })
+                        .collect();
+                    predictions.push(json!({"position": pos, "tokens": top}));
+                }
+                let mut out = json!({"predictions": predictions});
+                if args.raw {
+                    out["logits"] = json!(rows_of(row, enc.len(), vocab));
+                }
+                out
+            })?
+        }
+        Task::NextSentence => {
+            let model = load::<BertForNextSentencePrediction>(&dir_name, &device)?;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                host(model.forward(&input, None, OutputOptions::default()).logits)
+            }, |_, logits, r| {
+                let row = &logits.0[r * 2..r * 2 + 2];
+                json!({"logits": row, "is_next": row[0] >= row[1]})
+            })?
+        }
+        Task::Pretraining => {
+            let model = load::<BertForPreTraining>(&dir_name, &device)?;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                let out = model.forward(&input, None, OutputOptions::default());
+                (host(out.prediction_logits), host(out.seq_relationship_logits))
+            }, |example, (mlm, nsp), r| {
+                let [_, seq, vocab] = mlm.1;
+                let len = example.rows[0].len();
+                json!({
+                    "mlm_logits": rows_of(&mlm.0[r * seq * vocab..], len, vocab),
+                    "nsp_logits": nsp.0[r * 2..r * 2 + 2],
+                })
+            })?
+        }
+        Task::SequenceClassification => {
+            let model = load::<BertForSequenceClassification>(&dir_name, &device)?;
+            let problem = ProblemType::of(&config, true);
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                host(model.forward(&input, None, OutputOptions::default()).logits)
+            }, |_, logits, r| {
+                let n = logits.1[1];
+                let row = &logits.0[r * n..(r + 1) * n];
+                match problem {
+                    ProblemType::Regression => json!({"logits": row, "score": row[0]}),
+                    ProblemType::MultiLabel => {
+                        let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
+                        let labels: Vec<String> = (0..n)
+                            .filter(|&i| scores[i] > 0.5)
+                            .map(|i| config.label_name(i))
+                            .collect();
+                        json!({"logits": row, "scores": scores, "labels": labels})
+                    }
+                    ProblemType::SingleLabel => {
+                        let probs = softmax(row);
+                        let best = argmax(&probs);
+                        json!({"logits": row, "label": config.label_name(best), "score": probs[best]})
+                    }
+                }
+            })?
+        }
+        Task::TokenClassification => {
+            let model = load::<BertForTokenClassification>(&dir_name, &device)?;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                host(model.forward(&input, None, OutputOptions::default()).logits)
+            }, |example, logits, r| token_output(example, &logits, r, &tokenizer, &config))?
+        }
+        Task::QuestionAnswering => {
+            let model = load::<BertForQuestionAnswering>(&dir_name, &device)?;
+            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
+                let out = model.forward(&input, None, OutputOptions::default());
+                (host(out.start_logits), host(out.end_logits))
+            }, |example, (starts, ends), r| {
+                let seq = starts.1[1];
+                let len = example.rows[0].len();
+                let start = &starts.0[r * seq..r * seq + len];
+                let end = &ends.0[r * seq..r * seq + len];
+                json!({
+                    "start_logits": start,
+                    "end_logits": end,
+                    "answer": best_span(example, start, end),
+                })
+            })?
+        }
+        Task::MultipleChoice => {
+            let model = load::<BertForMultipleChoice>(&dir_name, &device)?;
+            multiple_choice(&model, &examples, args.batch_size, &tokenizer, &device)?
+        }
+    };
+    write_atomically(&args.output, |out| {
+        for (example, extra) in examples.iter().zip(outputs) {
+            let mut object = example.fields.clone();
+            if let Value::Object(extra) = extra {
+                object.extend(extra);
+            }
+            serde_json::to_writer(&mut *out, &Value::Object(object))?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+fn load<M: HfModel>(dir: &str, device: &Device) -> Result<M> {
+    let loaded = from_pretrained::<M>(dir, device, 0)?;
+    if !loaded.report.initialized.is_empty() {
+        eprintln!(
+            "warning: {} has no trained {} head; these tensors are random: {}",
+            dir,
+            M::ARCHITECTURE,
+            loaded.report.initialized.join(", ")
+        );
+    }
+    Ok(loaded.model)
+}
+
+/// A tensor on the host: values and shape.
+type Host<const D: usize> = (Vec<f32>, [usize; D]);
+
+fn host<const D: usize>(t: Tensor<D>) -> Host<D> {
+    let dims = t.dims();
+    let values = t
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("converted to f32");
+    (values, dims)
+}
+
+fn rows_of(values: &[f32], rows: usize, width: usize) -> Vec<&[f32]> {
+    (0..rows).map(|i| &values[i * width..(i + 1) * width]).collect()
+}
+
+/// Runs the examples (one row each) in batches of `batch_size` and formats each result.
+fn batched<T>(
+    examples: &[Example],
+    batch_size: usize,
+    tokenizer: &BertTokenizer,
+    device: &Device,
+    forward: impl Fn(BertInput, usize) -> T,
+    format: impl Fn(&Example, &T, usize) -> Value,
+) -> Result<Vec<Value>> {
+    let pad = tokenizer.special_ids().pad;
+    let mut outputs = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(batch_size) {
+        let rows: Vec<(Vec<u32>, Vec<u32>)> = chunk
+            .iter()
+            .map(|e| (e.rows[0].ids.clone(), e.rows[0].type_ids.clone()))
+            .collect();
+        let input = BertInput::from_rows(&rows, pad, device);
+        let result = forward(input, chunk.len());
+        for (r, example) in chunk.iter().enumerate() {
+            outputs.push(format(example, &result, r));
+        }
+    }
+    Ok(outputs)
+}
+
+fn multiple_choice(
+    model: &BertForMultipleChoice,
+    examples: &[Example],
+    batch_size: usize,
+    tokenizer: &BertTokenizer,
+    device: &Device,
+) -> Result<Vec<Value>> {
+    let pad = tokenizer.special_ids().pad;
+    let mut outputs = Vec::with_capacity(examples.len());
+    // Examples with the same number of choices go through the model together.
+    for chunk in examples.chunks(batch_size) {
+        let mut start = 0;
+        while start < chunk.len() {
+            let choices = chunk[start].rows.len();
+            let mut end = start;
+            while end < chunk.len() && chunk[end].rows.len() == choices {
+                end += 1;
+            }
+            let rows: Vec<(Vec<u32>, Vec<u32>)> = chunk[start..end]
+                .iter()
+                .flat_map(|e| e.rows.iter().map(|r| (r.ids.clone(), r.type_ids.clone())))
+                .collect();
+            let input = BertInput::from_rows(&rows, pad, device);
+            let logits = host(
+                model
+                    .forward(&input, choices, None, OutputOptions::default())
+                    .logits,
+            );
+            for r in 0..end - start {
+                let row = &logits.0[r * choices..(r + 1) * choices];
+                outputs.push(json!({"logits": row, "choice": argmax(row)}));
+            }
+            start = end;
+        }
+    }
+    Ok(outputs)
+}
+
+fn token_output(
+    example: &Example,
+    logits: &Host<3>,
+    r: usize,
+    tokenizer: &BertTokenizer,
+    config: &BertConfig,
+) -> Value {
+    let [_, seq, n] = logits.1;
+    let enc = &example.rows[0];
+    let len = enc.len();
+    let row = &logits.0[r * seq * n..];
+    let tokens: Vec<String> = enc
+        .ids
+        .iter()
+        .map(|&id| tokenizer.id_to_token(id).unwrap_or("[UNK]").to_string())
+        .collect();
+    let mut labels = Vec::with_capacity(len);
+    let mut scores = Vec::with_capacity(len);
+    for pos in 0..len {
+        let probs = softmax(&row[pos * n..(pos + 1) * n]);
+        let best = argmax(&probs);
+        labels.push(config.label_name(best));
+        scores.push(probs[best]);
+    }
+    // Words take the tag of their first piece (as transformers' NER training labels them).
+    let text: Vec<char> = example.texts.0.chars().collect();
+    let mut words: Vec<(String, f32, usize, usize)> = Vec::new();
+    let mut last_word = None;
+    for pos in 0..len {
+        let (Some(word), Some(0)) = (enc.word_ids[pos], enc.sequence_ids[pos]) else {
+            continue;
+        };
+        let (start, end) = enc.offsets[pos];
+        if last_word == Some(word) {
+            if let Some(w) = words.last_mut() {
+                w.3 = end;
+            }
+        } else {
+            words.push((labels[pos].clone(), scores[pos], start, end));
+        }
+        last_word = Some(word);
+    }
+    let entities = group_entities(&words, &text);
+    json!({
+        "tokens": tokens,
+        "logits": rows_of(row, len, n),
+        "labels": labels,
+        "entities": entities,
+    })
+}
+
+/// Groups word tags into entities: `B-X` starts one, `I-X` continues an entity of type X (or
+/// starts one after anything else, as seqeval reads IOB2 by default), `O` ends it.
+fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<Value> {
+    let mut entities = Vec::new();
+    let mut current: Option<(String, usize, usize, Vec<f32>)> = None;
+    let mut flush = |current: &mut Option<(String, usize, usize, Vec<f32>)>| {
+        if let Some((kind, start, end, scores)) = current.take() {
+            let text: String = text[start.min(text.len())..end.min(text.len())].iter().collect();
+            let score = scores.iter().sum::<f32>() / scores.len() as f32;
+            entities.push(json!({"entity": kind, "text": text, "start": start, "end": end, "score": score}));
+        }
+    };
+    for (tag, score, start, end) in words {
+        let (prefix, kind) = match tag.split_once('-') {
+            Some((p, k)) if p == "B" || p == "I" => (p, k.to_string()),
+            _ => ("O", String::new()),
+        };
+        match (prefix, current.as_mut()) {
+            ("I", Some(open)) if open.0 == kind => {
+                open.2 = *end;
+                open.3.push(*score);
+            }
+            ("B", _) | ("I", _) => {
+                flush(&mut current);
+                current = Some((kind, *start, *end, vec![*score]));
+            }
+            _ => flush(&mut current),
+        }
+    }
+    flush(&mut current);
+    entities
+}
+
+/// SQuAD post-processing: the 20 best starts and ends, spans inside the context with
+/// end >= start and at most 30 tokens, ranked by start + end logit.
+fn best_span(example: &Example, start: &[f32], end: &[f32]) -> Value {
+    const N_BEST: usize = 20;
+    const MAX_ANSWER_TOKENS: usize = 30;
+    let enc = &example.rows[0];
+    let in_context = |i: usize| enc.sequence_ids.get(i) == Some(&Some(1));
+    let starts = top_k(start, N_BEST);
+    let ends = top_k(end, N_BEST);
+    let mut best: Option<(f32, usize, usize)> = None;
+    for &(s, _) in &starts {
+        for &(e, _) in &ends {
+            if !in_context(s) || !in_context(e) || e < s || e - s + 1 > MAX_ANSWER_TOKENS {
+                continue;
+            }
+            let score = start[s] + end[e];
+            if best.is_none_or(|(b, _, _)| score > b) {
+                best = Some((score, s, e));
+            }
+        }
+    }
+    let context: Vec<char> = example.texts.1.as_deref().unwrap_or("").chars().collect();
+    match best {
+        Some((score, s, e)) => {
+            let (char_start, char_end) = (enc.offsets[s].0, enc.offsets[e].1);
+            let text: String = context[char_start.min(context.len())..char_end.min(context.len())]
+                .iter()
+                .collect();
+            json!({"text": text, "start": char_start, "end": char_end, "score": score})
+        }
+        None => json!({"text": "", "start": 0, "end": 0, "score": null}),
+    }
+}
+
+fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The `k` largest values with their indices, largest first (ties: lower index first).
+fn top_k(row: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut indexed: Vec<(usize, f32)> = row.iter().cloned().enumerate().collect();
+    indexed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    indexed.truncate(k);
+    indexed
+}
+
+fn read_examples(
+    path: &Path,
+    task: Task,
+    tokenizer: &BertTokenizer,
+    max_len: usize,
+) -> Result<Vec<Example>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut examples = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), index + 1);
+        let line = line.with_context(|| format!("cannot read {}", at()))?;
+        if line.trim().is_empty() {
+            bail!("{}: empty line (expected a JSON object)", at());
+        }
+        let value: Value = serde_json::from_str(&line)
+            .map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
+        let Value::Object(fields) = value else {
+            bail!("{}: expected a JSON object", at());
+        };
+        let example = encode_example(fields, task, tokenizer, max_len)
+            .map_err(|e| anyhow!("{}: {e}", at()))?;
+        examples.push(example);
+    }
+    Ok(examples)
+}
+
+fn text_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str> {
+    match fields.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => bail!("field `{name}` must be a string, found {other}"),
+        None => bail!("missing field `{name}`"),
+    }
+}
+
+fn encode_example(
+    fields: Map<String, Value>,
+    task: Task,
+    tokenizer: &BertTokenizer,
+    max_len: usize,
+) -> Result<Example> {
+    let truncation = |strategy| Truncation {
+        max_length: max_len,
+        strategy,
+    };
+    let encode = |a: &str, b: Option<&str>, strategy| -> Result<Encoding> {
+        Ok(tokenizer.encode(a, b, Some(truncation(strategy)))?)
+    };
+    let (rows, texts) = match task {
+        Task::QuestionAnswering => {
+            let question = text_field(&fields, "question")?;
+            let context = text_field(&fields, "context")?;
+            let enc = encode(question, Some(context), TruncationStrategy::OnlySecond)?;
+            (vec![enc], (question.to_string(), Some(context.to_string())))
+        }
+        Task::MultipleChoice => {
+            let context = text_field(&fields, "context")?;
+            let choices = match fields.get("choices") {
+                Some(Value::Array(items)) if !items.is_empty() => items,
+                Some(_) => bail!("field `choices` must be a non-empty list of strings"),
+                None => bail!("missing field `choices`"),
+            };
+            let mut rows = Vec::new();
+            for (i, choice) in choices.iter().enumerate() {
+                let Value::String(choice) = choice else {
+                    bail!("`choices[{i}]` must be a string, found {choice}");
+                };
+                rows.push(encode(context, Some(choice), TruncationStrategy::LongestFirst)?);
+            }
+            (rows, (context.to_string(), None))
+        }
+        _ => {
+            let text = text_field(&fields, "text")?;
+            let pair = match fields.get("text_pair") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(text_field(&fields, "text_pair")?),
+            };
+            if task == Task::NextSentence && pair.is_none() {
+                bail!("missing field `text_pair` (next-sentence needs a pair)");
+            }
+            let enc = encode(text, pair, TruncationStrategy::LongestFirst)?;
+            (vec![enc], (text.to_string(), pair.map(str::to_string)))
+        }
+    };
+    Ok(Example {
+        fields,
+        rows,
+        texts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(tags: &[&str]) -> Vec<(String, f32, usize, usize)> {
+        tags.iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), 1.0, i * 2, i * 2 + 1))
+            .collect()
+    }
+
+    #[test]
+    fn entities_follow_iob2_with_seqeval_leniency() {
+        let text: Vec<char> = "a b c d e f".chars().collect();
+        let found = group_entities(&words(&["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]), &text);
+        let spans: Vec<(String, String)> = found
+            .iter()
+            .map(|e| (e["entity"].as_str().unwrap().into(), e["text"].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("PER".into(), "a b".into()),
+                ("LOC".into(), "d".into()),
+                ("LOC".into(), "e".into()),
+                ("ORG".into(), "f".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn top_k_is_ordered_and_stable() {
+        assert_eq!(top_k(&[0.1, 0.5, 0.5, 0.2], 3), vec![(1, 0.5), (2, 0.5), (3, 0.2)]);
+        let probs = softmax(&[1.0, 2.0, 3.0]);
+        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(argmax(&probs), 2);
+    }
+}
