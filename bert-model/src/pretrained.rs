@@ -21,11 +21,10 @@ pub enum PretrainedError {
     /// The weights do not fit the configuration.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// Neither a directory nor a model in the local HF cache.
+    /// Neither a directory nor a model in the local HF cache, and not downloadable.
     #[error(
         "model `{name}` not found: it is not a directory, and the Hugging Face cache has no \
-         snapshot of it (looked in {looked}); download it while online, or give a directory \
-         holding config.json and model.safetensors",
+         snapshot of it (looked in {looked}); {download}",
         looked = looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotFound {
@@ -33,6 +32,8 @@ pub enum PretrainedError {
         name: String,
         /// Every place searched.
         looked: Vec<PathBuf>,
+        /// Why it was not downloaded.
+        download: String,
     },
     /// Writing a file failed.
     #[error("cannot write {path}")]
@@ -69,8 +70,86 @@ pub fn hub_cache_dirs() -> Vec<PathBuf> {
 /// Resolves a directory path or a hub model id (`bert-base-uncased`, `org/name`, optionally
 /// `@revision`) to a local directory. Hub ids are looked up in the HF cache layout
 /// (`models--org--name/snapshots/<commit>/`, the commit read from `refs/<revision>`, `main`
-/// by default).
+/// by default); a model not in the cache is downloaded into it when the `download` feature is
+/// on and `HF_HUB_OFFLINE` is not set.
 pub fn resolve_model_dir(name_or_path: &str) -> Result<PathBuf, PretrainedError> {
+    let (looked, id, revision) = match find_cached(name_or_path) {
+        Ok(dir) => return Ok(dir),
+        Err(looked) => {
+            let (id, revision) = name_or_path.split_once('@').unwrap_or((name_or_path, "main"));
+            (looked, id.to_string(), revision.to_string())
+        }
+    };
+    let download = match download(&id, &revision) {
+        Ok(dir) => return Ok(dir),
+        Err(why) => why,
+    };
+    Err(PretrainedError::NotFound {
+        name: name_or_path.to_string(),
+        looked,
+        download,
+    })
+}
+
+/// Downloads a model's files into the HF cache and returns its snapshot directory.
+#[cfg(feature = "download")]
+fn download(id: &str, revision: &str) -> Result<PathBuf, String> {
+    let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if offline || id.starts_with('.') || id.starts_with('/') || id.split('/').count() > 2 {
+        return Err("not downloaded: HF_HUB_OFFLINE is set or the name is not a hub id".into());
+    }
+    use hf_hub::api::sync::ApiBuilder;
+    use hf_hub::{Repo, RepoType};
+    let api = ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| format!("cannot start the hub client: {e}"))?;
+    let repo = api.repo(Repo::with_revision(id.to_string(), RepoType::Model, revision.to_string()));
+    let config = repo
+        .get("config.json")
+        .map_err(|e| format!("downloading {id} from the hub failed: {e}"))?;
+    // The weights in the first layout the repository has, then the tokenizer files it has.
+    let mut weights = repo.get("model.safetensors").map(|_| ());
+    if weights.is_err() {
+        weights = repo.get("model.safetensors.index.json").and_then(|index| {
+            for shard in shard_names(&index) {
+                repo.get(&shard)?;
+            }
+            Ok(())
+        });
+    }
+    if weights.is_err() {
+        weights = repo.get("pytorch_model.bin").map(|_| ());
+    }
+    weights.map_err(|e| format!("{id} has no weights we can read on the hub: {e}"))?;
+    for optional in ["vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"] {
+        let _ = repo.get(optional);
+    }
+    Ok(config.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+#[cfg(feature = "download")]
+fn shard_names(index: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(index).unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut names: Vec<String> = value["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(not(feature = "download"))]
+fn download(_id: &str, _revision: &str) -> Result<PathBuf, String> {
+    Err("this build cannot download (built without the `download` feature); fetch it with \
+         transformers or huggingface-cli, or give a directory"
+        .into())
+}
+
+/// The snapshot directory of a cached model, or every place looked in.
+fn find_cached(name_or_path: &str) -> Result<PathBuf, Vec<PathBuf>> {
     let path = Path::new(name_or_path);
     if path.is_dir() {
         return Ok(path.to_path_buf());
@@ -94,10 +173,7 @@ pub fn resolve_model_dir(name_or_path: &str) -> Result<PathBuf, PretrainedError>
             return Ok(snapshot);
         }
     }
-    Err(PretrainedError::NotFound {
-        name: name_or_path.to_string(),
-        looked,
-    })
+    Err(looked)
 }
 
 /// A model loaded from a pretrained directory, with its configuration and what loading did.
@@ -193,7 +269,10 @@ mod tests {
         std::fs::write(repo.join("refs").join("main"), "abc123\n").unwrap();
         std::fs::write(snap.join("config.json"), "{}").unwrap();
         // SAFETY: tests in this module are the only readers of HF_HUB_CACHE.
-        unsafe { std::env::set_var("HF_HUB_CACHE", cache.path()) };
+        unsafe {
+            std::env::set_var("HF_HUB_CACHE", cache.path());
+            std::env::set_var("HF_HUB_OFFLINE", "1");
+        }
         assert_eq!(resolve_model_dir("google/bert-tiny").unwrap(), snap);
         assert_eq!(resolve_model_dir("google/bert-tiny@abc123").unwrap(), snap);
         let err = resolve_model_dir("bert-base-uncased").unwrap_err();

@@ -18,7 +18,9 @@ fn fixtures() -> PathBuf {
 
 fn device() -> Device {
     let name = std::env::var("BERT_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    parse_device(&name).unwrap_or_else(|e| panic!("BERT_TEST_DEVICE: {e}"))
+    let device = parse_device(&name).unwrap_or_else(|e| panic!("BERT_TEST_DEVICE: {e}"));
+    eprintln!("model parity on `{name}`: {device:?}");
+    device
 }
 
 /// The tensors of one case's expected.safetensors.
@@ -381,4 +383,45 @@ fn minilm_matches_transformers() {
     report.compare("minilm", "pooler_output", out.pooler_output.clone().unwrap(), &expected);
     report.encoder("minilm", &out, &expected);
     report.finish();
+}
+
+/// `save_pretrained` writes what transformers' own `save_pretrained` wrote: the same tensor
+/// names, shapes and values (so transformers loads our files exactly as its own), and a
+/// config.json that reads back to the same configuration.
+fn save_round_trip<M: HfModel>(name: &str, device: &Device) {
+    let dir = fixtures().join(name);
+    let loaded = from_pretrained::<M>(dir.to_str().unwrap(), device, 0).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    save_pretrained(&loaded.model, &loaded.config, out.path()).unwrap();
+    let theirs = Checkpoint::open_dir(&dir).unwrap();
+    let ours = Checkpoint::open_dir(out.path()).unwrap();
+    let names = |c: &Checkpoint| c.tensors.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&ours), names(&theirs), "{name}: tensor names differ");
+    for (key, stored) in &theirs.tensors {
+        let mine = &ours.tensors[key];
+        assert_eq!(mine.shape, stored.shape, "{name}/{key}");
+        assert_eq!(mine.to_f32(key).unwrap(), stored.to_f32(key).unwrap(), "{name}/{key}");
+    }
+    let config = BertConfig::from_file(out.path().join("config.json")).unwrap();
+    let mut original = loaded.config.clone();
+    original.architectures = Some(vec![M::ARCHITECTURE.to_string()]);
+    assert_eq!(config, original, "{name}: config.json");
+    // And our own loader reads it back to the same model.
+    let again = from_pretrained::<M>(out.path().to_str().unwrap(), device, 0).unwrap();
+    assert_eq!(again.report.loaded.len(), loaded.report.loaded.len());
+    assert!(again.report.initialized.is_empty() && again.report.unused.is_empty());
+}
+
+#[test]
+fn save_pretrained_writes_what_transformers_writes() {
+    let device = device();
+    save_round_trip::<BertModel>("bert_model", &device);
+    save_round_trip::<BertForPreTraining>("pretraining", &device);
+    save_round_trip::<BertForMaskedLM>("masked_lm", &device);
+    save_round_trip::<BertForNextSentencePrediction>("next_sentence", &device);
+    save_round_trip::<BertForSequenceClassification>("sequence_classification", &device);
+    save_round_trip::<BertForSequenceClassification>("sequence_regression", &device);
+    save_round_trip::<BertForMultipleChoice>("multiple_choice", &device);
+    save_round_trip::<BertForTokenClassification>("token_classification", &device);
+    save_round_trip::<BertForQuestionAnswering>("question_answering", &device);
 }

@@ -21,6 +21,8 @@ enum Command {
     /// Run a model (any BERT head) over a JSONL file: features, fill-mask, classification,
     /// tagging, question answering, multiple choice.
     Predict(commands::predict::PredictArgs),
+    /// Time inference and a training step on each device (see experiments/bench).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

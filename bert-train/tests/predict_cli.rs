@@ -51,6 +51,7 @@ impl Run {
     fn predict(&self, model: &str, extra: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_bert-train"))
             .args(["predict", "--model", model, "--input", "in.jsonl", "--output", "out.jsonl"])
+            .env("HF_HUB_OFFLINE", "1")
             .args(extra)
             .current_dir(self.dir.path())
             .output()

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod io;
 pub mod predict;
 pub mod tokenize;

@@ -1,0 +1,260 @@
+//! `bert-train bench`: time BertModel inference and one sequence-classification training step
+//! (AdamW, gradient clipping by global norm 1.0) on each device, in the JSON layout of
+//! `scripts/bench_torch.py` so the two sides sit in one table.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
+use bert_model::{
+    parse_device, BertConfig, BertForSequenceClassification, BertInput, BertModel, HfModel,
+    OutputOptions, ParamSource, SequenceLabels,
+};
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::io::write_atomically;
+
+/// Arguments of `bert-train bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// `base` (BERT-base), `minilm` (all-MiniLM-L6-v2's shape) or a config.json.
+    #[arg(long, default_value = "base")]
+    pub config: String,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Devices to measure, comma-separated (see `predict --device`).
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Skip the training step.
+    #[arg(long)]
+    pub forward_only: bool,
+    /// Write the results (JSON) here as well as to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn bench_config(name: &str) -> Result<BertConfig> {
+    let mut config = BertConfig::default();
+    match name {
+        "base" => {}
+        "minilm" => {
+            config.hidden_size = 384;
+            config.num_hidden_layers = 6;
+            config.intermediate_size = 1536;
+        }
+        path => config = BertConfig::from_file(path)?,
+    }
+    config.num_labels = Some(2);
+    Ok(config)
+}
+
+/// Seconds per iteration of `step`, after `warmup` untimed runs.
+fn time(warmup: usize, iters: usize, mut step: impl FnMut()) -> Vec<f64> {
+    for _ in 0..warmup {
+        step();
+    }
+    (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            step();
+            start.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+fn summary(name: &str, times: &[f64], batch: usize) -> Value {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.len() % 2 == 1 {
+        sorted[sorted.len() / 2]
+    } else {
+        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
+    };
+    json!({
+        "name": name,
+        "median_s": median,
+        "min_s": sorted[0],
+        "mean_s": times.iter().sum::<f64>() / times.len() as f64,
+        "seq_per_s": batch as f64 / median,
+        "iters": times.len(),
+    })
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn random_input(config: &BertConfig, batch: usize, seq: usize, device: &Device) -> BertInput {
+    // A fixed linear congruential sequence: the same ids on every device and run.
+    let mut state = 42u64;
+    let low = 1000.min(config.vocab_size as u64 - 1);
+    let ids: Vec<i64> = (0..batch * seq)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (low + (state >> 33) % (config.vocab_size as u64 - low)) as i64
+        })
+        .collect();
+    let make = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [batch, seq]), device);
+    BertInput {
+        input_ids: make(ids),
+        attention_mask: Some(make(vec![1; batch * seq])),
+        token_type_ids: Some(make(vec![0; batch * seq])),
+    }
+}
+
+/// Scales every gradient so that their global L2 norm is at most `max_norm` (torch's
+/// `clip_grad_norm_`), and returns the norm before clipping.
+pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
+    struct Ids(Vec<(ParamId, usize)>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push((param.id, D));
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    fn squared<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
+        grads.get::<D>(id).map(|g| g.square().sum())
+    }
+    fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f32) {
+        if let Some(g) = grads.remove::<D>(id) {
+            grads.register::<D>(id, g.mul_scalar(factor));
+        }
+    }
+    let mut total: Option<Tensor<1>> = None;
+    for &(id, rank) in &ids.0 {
+        let part = match rank {
+            1 => squared::<1>(grads, id),
+            2 => squared::<2>(grads, id),
+            3 => squared::<3>(grads, id),
+            _ => squared::<4>(grads, id),
+        };
+        if let Some(part) = part {
+            total = Some(match total {
+                Some(t) => t + part,
+                None => part,
+            });
+        }
+    }
+    let norm = total
+        .map(|t| t.sqrt().into_scalar::<f32>())
+        .unwrap_or(0.0);
+    let factor = max_norm / (norm + 1e-6);
+    if factor < 1.0 {
+        for &(id, rank) in &ids.0 {
+            match rank {
+                1 => scale::<1>(grads, id, factor),
+                2 => scale::<2>(grads, id, factor),
+                3 => scale::<3>(grads, id, factor),
+                _ => scale::<4>(grads, id, factor),
+            }
+        }
+    }
+    norm
+}
+
+fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Value> {
+    let device = parse_device(name)?;
+    let input = random_input(config, args.batch, args.seq, &device);
+    let mut results = Vec::new();
+
+    let model = BertModel::new(config, &device, 0);
+    let times = time(args.warmup, args.iters, || {
+        let out = model.forward(&input, OutputOptions::default());
+        // Reading the result back waits for the device.
+        let _ = out.last_hidden_state.into_data();
+    });
+    results.push(summary("forward", &times, args.batch));
+    drop(model);
+    let rss_inference = peak_rss_mib();
+
+    let mut losses = Vec::new();
+    if !args.forward_only {
+        let train_device = device.clone().autodiff();
+        let mut source = ParamSource::random(&train_device, config.initializer_range, 0);
+        let mut model = Some(BertForSequenceClassification::build(config, &mut source)?);
+        let input = random_input(config, args.batch, args.seq, &train_device);
+        let labels: Vec<i64> = (0..args.batch as i64).map(|i| i % 2).collect();
+        let labels =
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [args.batch]), &train_device);
+        let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.01).init();
+        let times = time(args.warmup, args.iters, || {
+            let current = model.take().expect("model present");
+            let out = current.forward(
+                &input,
+                Some(SequenceLabels::Classes(labels.clone())),
+                OutputOptions::default(),
+            );
+            let loss = out.loss.expect("labels given");
+            losses.push(loss.clone().into_scalar::<f32>());
+            let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+            clip_grad_norm(&current, &mut grads, 1.0);
+            model = Some(optimizer.step(2e-5, current, grads));
+        });
+        results.push(summary("train-step", &times, args.batch));
+    }
+    Ok(json!({
+        "device": name,
+        "results": results,
+        "train_losses": losses,
+        "max_rss_after_inference_mib": rss_inference,
+        "max_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// Runs `bert-train bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.iters == 0 || args.batch == 0 || args.seq == 0 {
+        bail!("--iters, --batch and --seq must be at least 1");
+    }
+    let config = bench_config(&args.config)?;
+    if args.seq > config.max_position_embeddings {
+        bail!(
+            "--seq {} exceeds max_position_embeddings {}",
+            args.seq,
+            config.max_position_embeddings
+        );
+    }
+    let mut devices = Vec::new();
+    for name in &args.devices {
+        eprintln!("bench: {name} ...");
+        devices.push(bench_device(args, &config, name).with_context(|| format!("device {name}"))?);
+    }
+    let report = json!({
+        "framework": "bert-rs (burn 0.22.1)",
+        "config": args.config,
+        "batch": args.batch,
+        "seq": args.seq,
+        "warmup": args.warmup,
+        "iters": args.iters,
+        "architecture": BertForSequenceClassification::ARCHITECTURE,
+        "devices": devices,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(path) = &args.out {
+        write_atomically(path, |out| {
+            std::io::Write::write_all(out, text.as_bytes())?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

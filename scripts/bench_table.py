@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Formats the JSON of scripts/bench_torch.py and `bert-train bench` as one markdown table."""
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("torch_json")
+    parser.add_argument("rust_json")
+    parser.add_argument("--command", default="")
+    args = parser.parse_args()
+    torch = json.load(open(args.torch_json))
+    rust = json.load(open(args.rust_json))
+    ref = {r["name"]: r for r in torch["results"]}
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"\n## {torch['config']}, batch {torch['batch']} x {torch['seq']}, "
+          f"{datetime.date.today().isoformat()}\n")
+    print(f"Command: `{args.command}`  ")
+    print(f"Machine: {cpu}, {torch.get('threads')} threads for torch; {rustc}; "
+          f"torch {torch['torch']}, transformers {torch['transformers']}; "
+          f"median of {torch.get('iters')} timed iterations after {torch.get('warmup')} warm-up.\n")
+    print("| implementation | forward s | forward seq/s | vs torch eager | train step s | "
+          "train seq/s | vs torch eager | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def row(name, fwd, train, rss):
+        def cell(r, base):
+            if r is None:
+                return "-", "-", "-"
+            ratio = base["median_s"] / r["median_s"] if base else None
+            return (f"{r['median_s']:.3f}", f"{r['seq_per_s']:.2f}",
+                    f"{ratio:.2f}x" if ratio else "-")
+        f = cell(fwd, ref.get("forward-eager"))
+        t = cell(train, ref.get("train-step-eager"))
+        print(f"| {name} | {f[0]} | {f[1]} | {f[2]} | {t[0]} | {t[1]} | {t[2]} | "
+              f"{rss if rss is not None else '-'} |")
+
+    for attn in ["eager", "sdpa"]:
+        row(f"PyTorch {torch['device']} ({attn} attention)", ref.get(f"forward-{attn}"),
+            ref.get(f"train-step-{attn}"), f"{torch.get('max_rss_mib', 0):.0f}" if attn == "eager" else None)
+    for dev in rust["devices"]:
+        results = {r["name"]: r for r in dev["results"]}
+        rss = dev.get("max_rss_mib")
+        row(f"ours, --device {dev['device']}", results.get("forward"), results.get("train-step"),
+            f"{rss:.0f}" if rss else None)
+    print("\n`vs torch eager` is PyTorch's time divided by ours: above 1 means we are faster. "
+          "Peak RSS is the whole process's high-water mark (ours: all devices so far).")
+
+
+if __name__ == "__main__":
+    main()
