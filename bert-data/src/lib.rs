@@ -3,9 +3,11 @@
 //! - [`tokenizer`]: [`BertTokenizer`], basic tokenization followed by WordPiece, token for token
 //!   identical to transformers' `BertTokenizer`, with character offsets into the original text.
 //!
-//! Readers for CSV / JSONL / CoNLL files and batching onto a device come with the fine-tuning work
-//! (see `NOTES.md` at the repository root).
+//! - [`readers`]: fine-tuning data from CSV / TSV / JSONL (texts, pairs, class or score labels)
+//!   and CoNLL / JSONL (tagged words), with errors naming file, line and field, and word-tag to
+//!   word-piece alignment. Batching onto a device comes with the training loop (NOTES.md).
 
+pub mod readers;
 pub mod tokenizer;
 
 pub use tokenizer::{

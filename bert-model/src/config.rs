@@ -285,6 +285,21 @@ impl BertConfig {
                 ));
             }
         }
+        for (key, why) in [
+            ("is_decoder", "causal (decoder) BERT is not implemented; only the bidirectional encoder"),
+            ("add_cross_attention", "cross-attention (encoder-decoder BERT) is not implemented"),
+        ] {
+            if self.extra.get(key) == Some(&Value::Bool(true)) {
+                problems.push(format!("`{key}` true is not supported: {why}"));
+            }
+        }
+        if self.extra.get("tie_word_embeddings") == Some(&Value::Bool(false)) {
+            problems.push(
+                "`tie_word_embeddings` false is not supported: the masked-LM decoder is always the \
+                 word-embedding matrix"
+                    .to_string(),
+            );
+        }
         self.label_problems(&mut problems);
         problems
     }
@@ -418,7 +433,8 @@ mod tests {
         let e = parse(
             r#"{"hidden_size": 100, "num_attention_heads": 12, "hidden_dropout_prob": 1.5,
                 "position_embedding_type": "relative_key", "layer_norm_eps": 0,
-                "id2label": {"0": "a", "2": "b"}, "problem_type": "ranking"}"#,
+                "id2label": {"0": "a", "2": "b"}, "problem_type": "ranking",
+                "is_decoder": true, "tie_word_embeddings": false}"#,
         )
         .unwrap_err();
         let ConfigError::Invalid { problems, .. } = &e else {
@@ -432,6 +448,8 @@ mod tests {
             "layer_norm_eps",
             "id2label",
             "problem_type",
+            "is_decoder",
+            "tie_word_embeddings",
         ] {
             assert!(all.contains(field), "{field} missing from:\n{all}");
         }

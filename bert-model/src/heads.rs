@@ -51,8 +51,19 @@ pub struct BertLmPredictionHead {
 }
 
 impl BertLmPredictionHead {
-    fn build(config: &BertConfig, source: &mut ParamSource) -> Result<Self, LoadError> {
+    fn build(
+        config: &BertConfig,
+        source: &mut ParamSource,
+        word_embeddings: &Tensor<2>,
+    ) -> Result<Self, LoadError> {
         let h = config.hidden_size;
+        let tied = word_embeddings
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("converted to f32");
+        source.check_tied("cls.predictions.decoder.weight", &tied)?;
         Ok(BertLmPredictionHead {
             transform: source.linear("cls.predictions.transform.dense", h, h)?,
             layer_norm: source.layer_norm(
@@ -124,9 +135,11 @@ impl HfModel for BertForMaskedLM {
     const ARCHITECTURE: &'static str = "BertForMaskedLM";
     const BASE_PREFIX: &'static str = "bert.";
     fn build(config: &BertConfig, source: &mut ParamSource) -> Result<Self, LoadError> {
+        let bert = BertModel::build(config, source, "bert.", false)?;
+        let words = bert.embeddings.word_embeddings.weight.val();
         Ok(BertForMaskedLM {
-            bert: BertModel::build(config, source, "bert.", false)?,
-            cls: BertLmPredictionHead::build(config, source)?,
+            cls: BertLmPredictionHead::build(config, source, &words)?,
+            bert,
         })
     }
     fn hf_tensors(&self) -> HfTensors {
@@ -245,9 +258,11 @@ impl HfModel for BertForPreTraining {
     const ARCHITECTURE: &'static str = "BertForPreTraining";
     const BASE_PREFIX: &'static str = "bert.";
     fn build(config: &BertConfig, source: &mut ParamSource) -> Result<Self, LoadError> {
+        let bert = BertModel::build(config, source, "bert.", true)?;
+        let words = bert.embeddings.word_embeddings.weight.val();
         Ok(BertForPreTraining {
-            bert: BertModel::build(config, source, "bert.", true)?,
-            predictions: BertLmPredictionHead::build(config, source)?,
+            predictions: BertLmPredictionHead::build(config, source, &words)?,
+            bert,
             seq_relationship: source.linear("cls.seq_relationship", config.hidden_size, 2)?,
         })
     }

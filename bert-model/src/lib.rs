@@ -10,6 +10,8 @@
 //!   `.bin`, 2019 names, f16/bf16) and hub ids in the HF cache.
 //! - [`parse_device`]: `cpu`, `ndarray`, `flex`, `wgpu`, `tch`, `tch-cuda:N`, `cuda:N`.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod device;
 pub mod heads;

@@ -22,6 +22,19 @@ use crate::weights::{Checkpoint, WeightsError};
 /// What can go wrong while building a model from a checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The checkpoint's MLM decoder is not the word-embedding matrix (an untied decoder).
+    #[error(
+        "`{name}` in {path} differs from the word embeddings (largest difference {difference}): \
+         untied masked-LM decoders are not supported"
+    )]
+    Untied {
+        /// The decoder tensor's name.
+        name: String,
+        /// The file.
+        path: String,
+        /// The largest absolute difference.
+        difference: f32,
+    },
     /// A checkpoint tensor has the wrong shape for the configuration.
     #[error(
         "tensor `{name}` has shape {found:?} in {path}, but the configuration needs {expected:?}"
@@ -46,6 +59,9 @@ pub enum LoadError {
 pub struct LoadReport {
     /// Tensors read from the checkpoint.
     pub loaded: Vec<String>,
+    /// Checkpoint tensors accepted without being loaded: the tied MLM decoder (checked equal to
+    /// the word embeddings) and buffers transformers recomputes (`position_ids`).
+    pub tied_or_buffers: Vec<String>,
     /// Tensors the checkpoint lacked, initialised as transformers does (a new head).
     pub initialized: Vec<String>,
     /// Checkpoint tensors nothing used (for example the MLM head of a checkpoint loaded into a
@@ -162,7 +178,11 @@ impl<'a> ParamSource<'a> {
     pub fn finish(mut self) -> LoadReport {
         if let Some(checkpoint) = self.checkpoint {
             for key in checkpoint.tensors.keys() {
-                if self.used.contains(key) || is_ignored(key) {
+                if self.used.contains(key) {
+                    continue;
+                }
+                if is_ignored(key) {
+                    self.report.tied_or_buffers.push(key.clone());
                     continue;
                 }
                 self.report.unused.push(key.clone());
@@ -296,6 +316,33 @@ impl<'a> ParamSource<'a> {
             &self.device,
         ));
         Ok(embedding)
+    }
+
+    /// Checks that a stored tied copy (`cls.predictions.decoder.weight`) equals `values`, the
+    /// tensor it is tied to; a missing copy is fine, a different one an error.
+    pub(crate) fn check_tied(&mut self, name: &str, values: &[f32]) -> Result<(), LoadError> {
+        let (Some(checkpoint), Some(key)) = (self.checkpoint, self.names.get(name)) else {
+            return Ok(());
+        };
+        let tensor = &checkpoint.tensors[key];
+        let stored = tensor.to_f32(key)?;
+        let difference = if stored.len() == values.len() {
+            stored
+                .iter()
+                .zip(values)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
+        } else {
+            f32::INFINITY
+        };
+        if difference > 0.0 {
+            return Err(LoadError::Untied {
+                name: key.clone(),
+                path: tensor.path.display().to_string(),
+                difference,
+            });
+        }
+        Ok(())
     }
 
     fn has(&self, name: &str) -> bool {

@@ -251,6 +251,8 @@ pub fn write_text_atomically(path: &Path, text: &str) -> Result<(), PretrainedEr
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(error)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(error)?;
+    tmp.as_file().sync_all().map_err(error)?;
+    crate::weights::readable_by_all(tmp.as_file()).map_err(error)?;
     tmp.persist(path).map_err(|e| error(e.error))?;
     Ok(())
 }

@@ -333,7 +333,7 @@ impl Checkpoint {
         })?;
         let format_error = |message: String| WeightsError::Format {
             path: index.to_path_buf(),
-            format: "safetensors index",
+            format: "checkpoint index",
             message,
         };
         let value: serde_json::Value =
@@ -421,7 +421,19 @@ pub fn write_safetensors(
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
     io::Write::write_all(&mut tmp, &serialized).map_err(io_error)?;
     tmp.as_file().sync_all().map_err(io_error)?;
+    readable_by_all(tmp.as_file()).map_err(io_error)?;
     tmp.persist(path).map_err(|e| io_error(e.error))?;
+    Ok(())
+}
+
+/// Gives a file the usual 0644 mode (temporary files start as 0600).
+pub(crate) fn readable_by_all(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = file;
     Ok(())
 }
 

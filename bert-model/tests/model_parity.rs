@@ -425,3 +425,21 @@ fn save_pretrained_writes_what_transformers_writes() {
     save_round_trip::<BertForTokenClassification>("token_classification", &device);
     save_round_trip::<BertForQuestionAnswering>("question_answering", &device);
 }
+
+#[test]
+fn a_stored_decoder_must_equal_the_word_embeddings() {
+    let device = device();
+    let dir = fixtures().join("pretraining_bin");
+    let config = BertConfig::from_file(dir.join("config.json")).unwrap();
+    let mut checkpoint = Checkpoint::open_dir(&dir).unwrap();
+    // The torch.save file holds the tied decoder: accepted, and listed as such.
+    let (_, report) =
+        from_checkpoint::<BertForPreTraining>(&config, &checkpoint, &device, 0).unwrap();
+    assert_eq!(report.tied_or_buffers, vec!["cls.predictions.decoder.bias", "cls.predictions.decoder.weight"]);
+    let key = "cls.predictions.decoder.weight";
+    let shape = checkpoint.tensors[key].shape.clone();
+    let zeros = vec![0.0; shape.iter().product()];
+    checkpoint.tensors.insert(key.into(), StoredTensor::from_f32(shape, zeros, dir.join("x")));
+    let err = from_checkpoint::<BertForPreTraining>(&config, &checkpoint, &device, 0).unwrap_err();
+    assert!(err.to_string().contains("untied"), "{err}");
+}

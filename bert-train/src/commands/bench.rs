@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::{
@@ -123,50 +123,42 @@ fn random_input(config: &BertConfig, batch: usize, seq: usize, device: &Device) 
 /// Scales every gradient so that their global L2 norm is at most `max_norm` (torch's
 /// `clip_grad_norm_`), and returns the norm before clipping.
 pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
-    struct Ids(Vec<(ParamId, usize)>);
-    impl ModuleVisitor for Ids {
+    struct SquaredSum<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SquaredSum<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push((param.id, D));
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let part = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + part,
+                    None => part,
+                });
+            }
         }
     }
-    let mut ids = Ids(Vec::new());
-    module.visit(&mut ids);
-    fn squared<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
-        grads.get::<D>(id).map(|g| g.square().sum())
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f32,
     }
-    fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f32) {
-        if let Some(g) = grads.remove::<D>(id) {
-            grads.register::<D>(id, g.mul_scalar(factor));
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register::<D>(param.id, g.mul_scalar(self.factor));
+            }
         }
     }
-    let mut total: Option<Tensor<1>> = None;
-    for &(id, rank) in &ids.0 {
-        let part = match rank {
-            1 => squared::<1>(grads, id),
-            2 => squared::<2>(grads, id),
-            3 => squared::<3>(grads, id),
-            _ => squared::<4>(grads, id),
-        };
-        if let Some(part) = part {
-            total = Some(match total {
-                Some(t) => t + part,
-                None => part,
-            });
-        }
-    }
-    let norm = total
+    let mut sum = SquaredSum { grads, total: None };
+    module.visit(&mut sum);
+    let norm = sum
+        .total
         .map(|t| t.sqrt().into_scalar::<f32>())
         .unwrap_or(0.0);
     let factor = max_norm / (norm + 1e-6);
-    if factor < 1.0 {
-        for &(id, rank) in &ids.0 {
-            match rank {
-                1 => scale::<1>(grads, id, factor),
-                2 => scale::<2>(grads, id, factor),
-                3 => scale::<3>(grads, id, factor),
-                _ => scale::<4>(grads, id, factor),
-            }
-        }
+    // A NaN norm scales by NaN, as torch does.
+    if factor < 1.0 || factor.is_nan() {
+        module.visit(&mut Scale { grads, factor });
     }
     norm
 }
@@ -195,7 +187,10 @@ fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Val
         let labels: Vec<i64> = (0..args.batch as i64).map(|i| i % 2).collect();
         let labels =
             Tensor::<1, Int>::from_data(TensorData::new(labels, [args.batch]), &train_device);
-        let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.01).init();
+        let mut optimizer: ModuleOptimizer = AdamWConfig::new()
+            .with_weight_decay(0.01)
+            .with_epsilon(1e-8)
+            .init();
         let times = time(args.warmup, args.iters, || {
             let current = model.take().expect("model present");
             let out = current.forward(

@@ -48,7 +48,7 @@ impl Task {
             .and_then(|a| a.first())
             .map(String::as_str);
         match first {
-            Some("BertForMaskedLM") | Some("BertLMHeadModel") => Task::FillMask,
+            Some("BertForMaskedLM") => Task::FillMask,
             Some("BertForNextSentencePrediction") => Task::NextSentence,
             Some("BertForPreTraining") => Task::Pretraining,
             Some("BertForSequenceClassification") => Task::SequenceClassification,
@@ -408,36 +408,58 @@ fn token_output(
     })
 }
 
-/// Groups word tags into entities: `B-X` starts one, `I-X` continues an entity of type X (or
-/// starts one after anything else, as seqeval reads IOB2 by default), `O` ends it.
+/// Groups word tags into entities, reading BIO/IOB2 as seqeval does by default: `B-X` starts an
+/// entity, `I-X` continues an open X entity (or starts one after anything else), `E-X` ends
+/// one, `S-X` is a one-word entity (IOBES), a tag without prefix counts as `I-` (IO tagging),
+/// and `O` closes the open entity.
 fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<Value> {
+    struct Open {
+        kind: String,
+        start: usize,
+        end: usize,
+        scores: Vec<f32>,
+    }
     let mut entities = Vec::new();
-    let mut current: Option<(String, usize, usize, Vec<f32>)> = None;
-    let mut flush = |current: &mut Option<(String, usize, usize, Vec<f32>)>| {
-        if let Some((kind, start, end, scores)) = current.take() {
-            let text: String = text[start.min(text.len())..end.min(text.len())].iter().collect();
-            let score = scores.iter().sum::<f32>() / scores.len() as f32;
-            entities.push(json!({"entity": kind, "text": text, "start": start, "end": end, "score": score}));
+    let mut close = |open: &mut Option<Open>| {
+        if let Some(e) = open.take() {
+            let text: String = text[e.start.min(text.len())..e.end.min(text.len())].iter().collect();
+            let score = e.scores.iter().sum::<f32>() / e.scores.len() as f32;
+            entities.push(json!({
+                "entity": e.kind, "text": text, "start": e.start, "end": e.end, "score": score,
+            }));
         }
     };
+    let mut open: Option<Open> = None;
     for (tag, score, start, end) in words {
         let (prefix, kind) = match tag.split_once('-') {
-            Some((p, k)) if p == "B" || p == "I" => (p, k.to_string()),
-            _ => ("O", String::new()),
+            Some((p @ ("B" | "I" | "E" | "S"), k)) => (p, k.to_string()),
+            _ if tag == "O" => ("O", String::new()),
+            _ => ("I", tag.clone()),
         };
-        match (prefix, current.as_mut()) {
-            ("I", Some(open)) if open.0 == kind => {
-                open.2 = *end;
-                open.3.push(*score);
+        let continues = open.as_ref().is_some_and(|e| e.kind == kind);
+        match prefix {
+            "O" => close(&mut open),
+            "I" | "E" if continues => {
+                if let Some(e) = open.as_mut() {
+                    e.end = *end;
+                    e.scores.push(*score);
+                }
             }
-            ("B", _) | ("I", _) => {
-                flush(&mut current);
-                current = Some((kind, *start, *end, vec![*score]));
+            _ => {
+                close(&mut open);
+                open = Some(Open {
+                    kind,
+                    start: *start,
+                    end: *end,
+                    scores: vec![*score],
+                });
             }
-            _ => flush(&mut current),
+        }
+        if prefix == "E" || prefix == "S" {
+            close(&mut open);
         }
     }
-    flush(&mut current);
+    close(&mut open);
     entities
 }
 
@@ -605,22 +627,28 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn entities_follow_iob2_with_seqeval_leniency() {
+    fn spans(tags: &[&str]) -> Vec<(String, String)> {
         let text: Vec<char> = "a b c d e f".chars().collect();
-        let found = group_entities(&words(&["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]), &text);
-        let spans: Vec<(String, String)> = found
+        group_entities(&words(tags), &text)
             .iter()
             .map(|e| (e["entity"].as_str().unwrap().into(), e["text"].as_str().unwrap().into()))
-            .collect();
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn entities_follow_iob2_with_seqeval_leniency() {
         assert_eq!(
-            spans,
-            vec![
-                ("PER".into(), "a b".into()),
-                ("LOC".into(), "d".into()),
-                ("LOC".into(), "e".into()),
-                ("ORG".into(), "f".into()),
-            ]
+            spans(&["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]),
+            pairs(&[("PER", "a b"), ("LOC", "d"), ("LOC", "e"), ("ORG", "f")])
+        );
+        // IOBES and prefix-less (IO) tags.
+        assert_eq!(
+            spans(&["S-PER", "B-LOC", "E-LOC", "ORG", "ORG", "O"]),
+            pairs(&[("PER", "a"), ("LOC", "b c"), ("ORG", "d e")])
         );
     }
 

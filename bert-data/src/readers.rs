@@ -1,0 +1,627 @@
+//! Reading fine-tuning data: CSV / TSV / JSONL rows for sequence classification and regression,
+//! JSONL or CoNLL sentences for token classification.
+//!
+//! Every problem names the file, the line and the field. With [`OnBadRow::Skip`] a bad row is
+//! counted and kept in the returned [`BadRow`] list instead of stopping the read.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// A problem with a data file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A row is malformed.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// The file's format could not be told from its name.
+    #[error("cannot tell the format of {path} from its extension; set `format` (csv, tsv, jsonl, conll)")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// File formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma-separated with a header row.
+    Csv,
+    /// Tab-separated with a header row.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Whitespace-separated columns, one token per line, blank lines between sentences.
+    Conll,
+}
+
+impl Format {
+    /// The format a file name implies: `.csv`, `.tsv`, `.jsonl`/`.json`, `.conll`/`.txt`/`.iob`.
+    pub fn from_path(path: &Path) -> Result<Format, DataError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("tsv") => Ok(Format::Tsv),
+            Some("jsonl") | Some("json") | Some("ndjson") => Ok(Format::Jsonl),
+            Some("conll") | Some("txt") | Some("iob") | Some("bio") => Ok(Format::Conll),
+            _ => Err(DataError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// What to do with a malformed row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBadRow {
+    /// Stop with an error naming the file, line and reason.
+    #[default]
+    Error,
+    /// Leave the row out, and report it.
+    Skip,
+}
+
+/// A row left out under [`OnBadRow::Skip`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRow {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why.
+    pub message: String,
+}
+
+/// A label as read: a class name or a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelValue {
+    /// A class (integers are kept as their text, e.g. "0", "1").
+    Class(String),
+    /// A regression target.
+    Score(f32),
+}
+
+/// One text or pair with its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextExample {
+    /// The line it came from (1-based).
+    pub line: usize,
+    /// The text.
+    pub text: String,
+    /// The second text of a pair.
+    pub text_pair: Option<String>,
+    /// The label, if the file has a label column.
+    pub label: Option<LabelValue>,
+}
+
+/// Which columns (CSV/TSV header names, or JSONL keys) hold what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextColumns {
+    /// The text.
+    pub text: String,
+    /// The second text of pairs.
+    pub text_pair: Option<String>,
+    /// The label; `None` reads unlabelled rows.
+    pub label: Option<String>,
+    /// Labels are numbers (regression) rather than classes.
+    pub regression: bool,
+}
+
+/// Rows read, and the ones left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read<T> {
+    /// The good rows, in file order.
+    pub rows: Vec<T>,
+    /// Rows left out under [`OnBadRow::Skip`].
+    pub skipped: Vec<BadRow>,
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Keeps a row, or records / raises its problem.
+fn handle<T>(
+    path: &Path,
+    line: usize,
+    row: Result<T, String>,
+    on_bad: OnBadRow,
+    out: &mut Read<T>,
+) -> Result<(), DataError> {
+    match row {
+        Ok(row) => out.rows.push(row),
+        Err(message) => match on_bad {
+            OnBadRow::Error => {
+                return Err(DataError::Row {
+                    path: path.to_path_buf(),
+                    line,
+                    message,
+                })
+            }
+            OnBadRow::Skip => out.skipped.push(BadRow { line, message }),
+        },
+    }
+    Ok(())
+}
+
+fn parse_label(raw: &str, column: &str, regression: bool) -> Result<LabelValue, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(format!("empty label in column `{column}`"));
+    }
+    if regression {
+        match raw.parse::<f32>() {
+            Ok(v) if v.is_finite() => Ok(LabelValue::Score(v)),
+            _ => Err(format!("label `{raw}` in column `{column}` is not a finite number")),
+        }
+    } else {
+        Ok(LabelValue::Class(raw.to_string()))
+    }
+}
+
+/// Reads text examples from a CSV, TSV or JSONL file.
+pub fn read_text_examples(
+    path: &Path,
+    format: Format,
+    columns: &TextColumns,
+    on_bad: OnBadRow,
+) -> Result<Read<TextExample>, DataError> {
+    match format {
+        Format::Csv | Format::Tsv => read_delimited(path, format, columns, on_bad),
+        Format::Jsonl => read_jsonl_texts(path, columns, on_bad),
+        Format::Conll => Err(DataError::Row {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "CoNLL files hold token tags, not texts: use them for token-classification"
+                .into(),
+        }),
+    }
+}
+
+fn read_delimited(
+    path: &Path,
+    format: Format,
+    columns: &TextColumns,
+    on_bad: OnBadRow,
+) -> Result<Read<TextExample>, DataError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(if format == Format::Tsv { b'\t' } else { b',' })
+        .flexible(true)
+        .from_reader(file);
+    let row_error = |line: usize, message: String| DataError::Row {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let header = reader
+        .headers()
+        .map_err(|e| row_error(1, format!("cannot read the header: {e}")))?
+        .clone();
+    let find = |name: &str| -> Result<usize, DataError> {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            row_error(
+                1,
+                format!(
+                    "no column `{name}` in the header (columns: {})",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    };
+    let text_at = find(&columns.text)?;
+    let pair_at = columns.text_pair.as_deref().map(find).transpose()?;
+    let label_at = columns.label.as_deref().map(find).transpose()?;
+    let mut out = Read {
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                handle(path, line, Err(format!("malformed row: {e}")), on_bad, &mut out)?;
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let row = (|| {
+            let get = |at: usize, name: &str| {
+                record
+                    .get(at)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("missing field `{name}` (row has {} fields)", record.len()))
+            };
+            let text = get(text_at, &columns.text)?;
+            if text.trim().is_empty() {
+                return Err(format!("empty text in column `{}`", columns.text));
+            }
+            let text_pair = match (pair_at, &columns.text_pair) {
+                (Some(at), Some(name)) => Some(get(at, name)?),
+                _ => None,
+            };
+            let label = match (label_at, &columns.label) {
+                (Some(at), Some(name)) => Some(parse_label(&get(at, name)?, name, columns.regression)?),
+                _ => None,
+            };
+            Ok(TextExample {
+                line,
+                text,
+                text_pair,
+                label,
+            })
+        })();
+        handle(path, line, row, on_bad, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Runs `parse` on each non-blank line of a JSONL file (as a JSON value), keeping or reporting
+/// each row as `on_bad` says.
+fn read_jsonl<T>(
+    path: &Path,
+    on_bad: OnBadRow,
+    parse: impl Fn(usize, &Value) -> Result<T, String>,
+) -> Result<Read<T>, DataError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let mut out = Read {
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(io_error(path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = serde_json::from_str::<Value>(&line)
+            .map_err(|e| format!("not a JSON object: {e}"))
+            .and_then(|value| parse(number, &value));
+        handle(path, number, row, on_bad, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn read_jsonl_texts(
+    path: &Path,
+    columns: &TextColumns,
+    on_bad: OnBadRow,
+) -> Result<Read<TextExample>, DataError> {
+    read_jsonl(path, on_bad, |number, value| {
+        let string = |name: &str| match value.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(format!("field `{name}` must be a string, found {other}")),
+            None => Err(format!("missing field `{name}`")),
+        };
+        let text = string(&columns.text)?;
+        if text.trim().is_empty() {
+            return Err(format!("empty text in field `{}`", columns.text));
+        }
+        let text_pair = columns.text_pair.as_deref().map(string).transpose()?;
+        let label = match &columns.label {
+            None => None,
+            Some(name) => Some(match value.get(name) {
+                Some(Value::String(s)) => parse_label(s, name, columns.regression)?,
+                Some(Value::Number(n)) if columns.regression => {
+                    LabelValue::Score(n.as_f64().unwrap_or(f64::NAN) as f32)
+                }
+                Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                    LabelValue::Class(n.to_string())
+                }
+                Some(Value::Bool(b)) => LabelValue::Class(b.to_string()),
+                Some(other) => return Err(format!("field `{name}` must be a label, found {other}")),
+                None => return Err(format!("missing field `{name}`")),
+            }),
+        };
+        Ok(TextExample {
+            line: number,
+            text,
+            text_pair,
+            label,
+        })
+    })
+}
+
+/// One sentence of words with their tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggedSentence {
+    /// The line of its first token (1-based).
+    pub line: usize,
+    /// The words.
+    pub tokens: Vec<String>,
+    /// One tag per word (empty when the file has no tags).
+    pub tags: Vec<String>,
+}
+
+/// Which CoNLL columns hold the token and the tag (0-based; `None` for the tag means the last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConllColumns {
+    /// Token column (default 0).
+    pub token: usize,
+    /// Tag column (default: the last column).
+    pub tag: Option<usize>,
+}
+
+/// Reads tagged sentences from a CoNLL file (`-DOCSTART-` lines skipped, blank or
+/// whitespace-only lines between sentences, tab or space separated) or a JSONL file of
+/// `{"tokens": [...], "tags": [...]}`.
+pub fn read_tagged_sentences(
+    path: &Path,
+    format: Format,
+    columns: ConllColumns,
+    on_bad: OnBadRow,
+) -> Result<Read<TaggedSentence>, DataError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let mut out = Read {
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    match format {
+        Format::Conll => {
+            let mut current: Option<(TaggedSentence, Option<String>)> = None;
+            let finish = |current: &mut Option<(TaggedSentence, Option<String>)>,
+                              out: &mut Read<TaggedSentence>|
+             -> Result<(), DataError> {
+                if let Some((sentence, problem)) = current.take() {
+                    let line = sentence.line;
+                    let row = match problem {
+                        Some(p) => Err(p),
+                        None => Ok(sentence),
+                    };
+                    handle(path, line, row, on_bad, out)?;
+                }
+                Ok(())
+            };
+            for (index, line) in BufReader::new(file).lines().enumerate() {
+                let number = index + 1;
+                let line = line.map_err(io_error(path))?;
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.is_empty() {
+                    finish(&mut current, &mut out)?;
+                    continue;
+                }
+                if fields[0].starts_with("-DOCSTART-") {
+                    finish(&mut current, &mut out)?;
+                    continue;
+                }
+                let entry = current.get_or_insert_with(|| {
+                    (
+                        TaggedSentence {
+                            line: number,
+                            tokens: Vec::new(),
+                            tags: Vec::new(),
+                        },
+                        None,
+                    )
+                });
+                let tag_at = columns.tag.unwrap_or(fields.len() - 1);
+                if fields.len() < 2 || columns.token >= fields.len() || tag_at >= fields.len() {
+                    entry.1.get_or_insert_with(|| {
+                        format!(
+                            "line {number}: expected a token column {} and a tag column, found {} field(s)",
+                            columns.token,
+                            fields.len()
+                        )
+                    });
+                    continue;
+                }
+                entry.0.tokens.push(fields[columns.token].to_string());
+                entry.0.tags.push(fields[tag_at].to_string());
+            }
+            finish(&mut current, &mut out)?;
+        }
+        Format::Jsonl => {
+            drop(file);
+            out = read_jsonl(path, on_bad, |number, value| {
+                let list = |name: &str| -> Result<Vec<String>, String> {
+                    match value.get(name) {
+                        Some(Value::Array(items)) => items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| match v {
+                                Value::String(s) => Ok(s.clone()),
+                                other => Err(format!("`{name}[{i}]` must be a string, found {other}")),
+                            })
+                            .collect(),
+                        Some(other) => Err(format!("field `{name}` must be a list, found {other}")),
+                        None => Err(format!("missing field `{name}`")),
+                    }
+                };
+                let tokens = list("tokens")?;
+                let tags = list("tags")?;
+                if tokens.is_empty() {
+                    return Err("field `tokens` is empty".into());
+                }
+                if tags.len() != tokens.len() {
+                    return Err(format!(
+                        "`tokens` has {} items but `tags` has {}",
+                        tokens.len(),
+                        tags.len()
+                    ));
+                }
+                Ok(TaggedSentence {
+                    line: number,
+                    tokens,
+                    tags,
+                })
+            })?;
+        }
+        Format::Csv | Format::Tsv => {
+            return Err(DataError::Row {
+                path: path.to_path_buf(),
+                line: 0,
+                message: "token classification reads CoNLL or JSONL files, not CSV/TSV".into(),
+            })
+        }
+    }
+    Ok(out)
+}
+
+/// Labels of word pieces from word tags, as transformers' NER example aligns them: the first
+/// piece of each word gets its word's tag id, the other pieces and special tokens get -100.
+/// `word_ids` is the encoding's word index per position (`None` for special tokens).
+pub fn align_word_labels(word_ids: &[Option<u32>], word_labels: &[i64]) -> Vec<i64> {
+    let mut previous = None;
+    word_ids
+        .iter()
+        .map(|word| {
+            let label = match word {
+                Some(w) if previous != Some(*w) => {
+                    word_labels.get(*w as usize).copied().unwrap_or(-100)
+                }
+                _ => -100,
+            };
+            previous = *word;
+            label
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn columns(pair: bool, regression: bool) -> TextColumns {
+        TextColumns {
+            text: "sentence".into(),
+            text_pair: pair.then(|| "sentence2".into()),
+            label: Some("label".into()),
+            regression,
+        }
+    }
+
+    #[test]
+    fn csv_rows_with_quotes_pairs_and_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "a.csv",
+            "id,sentence,sentence2,label\n1,\"Hello, world\",\"a \"\"quoted\"\" pair\",positive\n2,Plain,Other,negative\n",
+        );
+        let read = read_text_examples(&path, Format::Csv, &columns(true, false), OnBadRow::Error).unwrap();
+        assert_eq!(read.rows.len(), 2);
+        assert_eq!(read.rows[0].text, "Hello, world");
+        assert_eq!(read.rows[0].text_pair.as_deref(), Some("a \"quoted\" pair"));
+        assert_eq!(read.rows[1].label, Some(LabelValue::Class("negative".into())));
+        assert_eq!(read.rows[1].line, 3);
+    }
+
+    #[test]
+    fn bad_rows_stop_or_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "r.tsv", "sentence\tlabel\ngood\t1.5\nbad\tabc\n\t2\nok\t-0.25\n");
+        let err = read_text_examples(&path, Format::Tsv, &columns(false, true), OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("r.tsv:3") && err.contains("`abc`") && err.contains("label"), "{err}");
+        let read = read_text_examples(&path, Format::Tsv, &columns(false, true), OnBadRow::Skip).unwrap();
+        assert_eq!(read.rows.len(), 2);
+        assert_eq!(read.rows[1].label, Some(LabelValue::Score(-0.25)));
+        assert_eq!(read.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), vec![3, 4]);
+        let missing = TextColumns { text: "text".into(), ..columns(false, true) };
+        let err = read_text_examples(&path, Format::Tsv, &missing, OnBadRow::Skip).unwrap_err();
+        assert!(err.to_string().contains("no column `text`"), "{err}");
+    }
+
+    #[test]
+    fn jsonl_texts_with_integer_string_and_bad_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "t.jsonl",
+            "{\"sentence\": \"a\", \"label\": 1}\n\n{\"sentence\": \"b\", \"label\": \"neg\"}\n{\"sentence\": 3, \"label\": 1}\n",
+        );
+        let err = read_text_examples(&path, Format::Jsonl, &columns(false, false), OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.jsonl:4") && err.contains("`sentence` must be a string"), "{err}");
+        let read = read_text_examples(&path, Format::Jsonl, &columns(false, false), OnBadRow::Skip).unwrap();
+        assert_eq!(read.rows[0].label, Some(LabelValue::Class("1".into())));
+        assert_eq!(read.rows[1].line, 3);
+    }
+
+    #[test]
+    fn conll_sentences_docstart_blank_lines_and_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "n.conll",
+            "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n \t\nPeter NNP B-PER\nBlackburn NNP I-PER\n",
+        );
+        let read = read_tagged_sentences(&path, Format::Conll, ConllColumns::default(), OnBadRow::Error).unwrap();
+        assert_eq!(read.rows.len(), 2);
+        assert_eq!(read.rows[0].tokens, vec!["EU", "rejects"]);
+        assert_eq!(read.rows[0].tags, vec!["B-ORG", "O"]);
+        assert_eq!(read.rows[1].line, 6);
+        let pos = ConllColumns { token: 0, tag: Some(1) };
+        let read = read_tagged_sentences(&path, Format::Conll, pos, OnBadRow::Error).unwrap();
+        assert_eq!(read.rows[1].tags, vec!["NNP", "NNP"]);
+
+        let bad = write(&dir, "b.conll", "a\tO\nlonely\n\nb\tO\n");
+        let err = read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b.conll:1") && err.contains("line 2"), "{err}");
+        let read = read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Skip).unwrap();
+        assert_eq!(read.rows.len(), 1);
+        assert_eq!(read.skipped.len(), 1);
+    }
+
+    #[test]
+    fn jsonl_sentences_must_have_one_tag_per_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "s.jsonl",
+            "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\", \"B-X\"]}\n{\"tokens\": [\"a\"], \"tags\": []}\n",
+        );
+        let err = read_tagged_sentences(&path, Format::Jsonl, ConllColumns::default(), OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s.jsonl:2") && err.contains("`tags` has 0"), "{err}");
+    }
+
+    #[test]
+    fn word_labels_go_to_first_pieces() {
+        let words = [None, Some(0), Some(1), Some(1), Some(2), None];
+        assert_eq!(align_word_labels(&words, &[3, 1, 4]), vec![-100, 3, 1, -100, 4, -100]);
+    }
+
+    #[test]
+    fn formats_from_extensions() {
+        assert_eq!(Format::from_path(Path::new("a/b.CSV")).unwrap(), Format::Csv);
+        assert_eq!(Format::from_path(Path::new("x.conll")).unwrap(), Format::Conll);
+        assert!(Format::from_path(Path::new("x.parquet")).is_err());
+    }
+}
