@@ -5,8 +5,11 @@
 //!
 //! - [`readers`]: fine-tuning data from CSV / TSV / JSONL (texts, pairs, class or score labels)
 //!   and CoNLL / JSONL (tagged words), with errors naming file, line and field, and word-tag to
-//!   word-piece alignment. Batching onto a device comes with the training loop (NOTES.md).
+//!   word-piece alignment.
+//! - [`batch`]: label sets, the seeded (resumable) order of batches with optional length
+//!   grouping, and padding rows onto a device.
 
+pub mod batch;
 pub mod readers;
 pub mod tokenizer;
 

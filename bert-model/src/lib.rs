@@ -19,6 +19,7 @@ pub mod loss;
 pub mod model;
 pub mod params;
 pub mod pretrained;
+pub mod rng;
 pub mod weights;
 
 pub use burn;

@@ -17,6 +17,7 @@ use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::{Device, Tensor, TensorData};
 
+use crate::rng::SplitMix64;
 use crate::weights::{Checkpoint, WeightsError};
 
 /// What can go wrong while building a model from a checkpoint.
@@ -363,46 +364,6 @@ fn is_ignored(key: &str) -> bool {
     key.ends_with("position_ids")
         || key.ends_with("cls.predictions.decoder.weight")
         || key.ends_with("cls.predictions.decoder.bias")
-}
-
-/// A small deterministic generator for initialisation (SplitMix64 and Box-Muller), so that a
-/// seed gives the same model on every backend.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_samples_have_the_right_moments() {
-        let mut rng = SplitMix64(7);
-        let samples: Vec<f64> = (0..20000).map(|_| rng.normal()).collect();
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64;
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.05, "variance {var}");
-    }
 }
 
 /// Tensors under their HF names, row-major f32 with their shapes: what `save_pretrained` writes.
