@@ -154,15 +154,24 @@ mod tests {
         assert_eq!(set.names(), ["mixed", "neg", "pos"]);
         assert_eq!(set.id("pos"), Ok(2));
         let err = set.id("neutral").unwrap_err();
-        assert!(err.to_string().contains("`neutral`") && err.to_string().contains("mixed, neg, pos"));
-        assert_eq!(LabelSet::collect(["10", "2", "1"]).names(), ["1", "2", "10"]);
+        assert!(
+            err.to_string().contains("`neutral`") && err.to_string().contains("mixed, neg, pos")
+        );
+        assert_eq!(
+            LabelSet::collect(["10", "2", "1"]).names(),
+            ["1", "2", "10"]
+        );
         assert_eq!(LabelSet::from_names(&["b", "a", "b"]).names(), ["b", "a"]);
     }
 
     #[test]
     fn plans_are_deterministic_cover_every_row_and_change_with_the_epoch() {
         let lengths: Vec<usize> = (0..1000).map(|i| (i * 37) % 120 + 3).collect();
-        let plan = BatchPlan { batch_size: 32, shuffle_seed: Some(42), group_by_length: false };
+        let plan = BatchPlan {
+            batch_size: 32,
+            shuffle_seed: Some(42),
+            group_by_length: false,
+        };
         let a = plan.batches(&lengths, 0);
         assert_eq!(a, plan.batches(&lengths, 0));
         assert_ne!(a, plan.batches(&lengths, 1));
@@ -170,7 +179,11 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         assert_eq!(a.len(), 32);
-        let in_order = BatchPlan { shuffle_seed: None, ..plan }.batches(&lengths, 5);
+        let in_order = BatchPlan {
+            shuffle_seed: None,
+            ..plan
+        }
+        .batches(&lengths, 5);
         assert_eq!(in_order[0], (0..32).collect::<Vec<_>>());
     }
 
@@ -183,10 +196,22 @@ mod tests {
                 .map(|b| b.iter().map(|&i| lengths[i]).max().unwrap() * b.len())
                 .sum()
         };
-        let plain = BatchPlan { batch_size: 16, shuffle_seed: Some(1), group_by_length: false };
-        let grouped = BatchPlan { group_by_length: true, ..plain };
+        let plain = BatchPlan {
+            batch_size: 16,
+            shuffle_seed: Some(1),
+            group_by_length: false,
+        };
+        let grouped = BatchPlan {
+            group_by_length: true,
+            ..plain
+        };
         // At least a third less padding (here about 46% less).
-        assert!(padded(grouped) * 3 < padded(plain) * 2, "{} vs {}", padded(grouped), padded(plain));
+        assert!(
+            padded(grouped) * 3 < padded(plain) * 2,
+            "{} vs {}",
+            padded(grouped),
+            padded(plain)
+        );
         let mut all = grouped.batches(&lengths, 0).concat();
         all.sort();
         assert_eq!(all.len(), 2000);
@@ -195,14 +220,29 @@ mod tests {
     #[test]
     fn rows_and_token_labels_are_padded() {
         let device = bert_model::parse_device("cpu").unwrap();
-        let a = Row { ids: vec![2, 7, 3], type_ids: vec![0, 0, 0] };
-        let b = Row { ids: vec![2, 3], type_ids: vec![0, 0] };
+        let a = Row {
+            ids: vec![2, 7, 3],
+            type_ids: vec![0, 0, 0],
+        };
+        let b = Row {
+            ids: vec![2, 3],
+            type_ids: vec![0, 0],
+        };
         let input = input_batch(&[&a, &b], 0, &device);
         assert_eq!(input.dims(), [2, 3]);
-        let ids = input.input_ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let ids = input
+            .input_ids
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert_eq!(ids, vec![2, 7, 3, 2, 3, 0]);
         let labels = token_label_batch(&[&[-100, 4, -100], &[-100, -100]], 3, &device);
-        let values = labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let values = labels
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert_eq!(values, vec![-100, 4, -100, -100, -100, -100]);
     }
 }

@@ -176,7 +176,9 @@ fn parse_label(raw: &str, column: &str, regression: bool) -> Result<LabelValue, 
     if regression {
         match raw.parse::<f32>() {
             Ok(v) if v.is_finite() => Ok(LabelValue::Score(v)),
-            _ => Err(format!("label `{raw}` in column `{column}` is not a finite number")),
+            _ => Err(format!(
+                "label `{raw}` in column `{column}` is not a finite number"
+            )),
         }
     } else {
         Ok(LabelValue::Class(raw.to_string()))
@@ -245,17 +247,22 @@ fn read_delimited(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                handle(path, line, Err(format!("malformed row: {e}")), on_bad, &mut out)?;
+                handle(
+                    path,
+                    line,
+                    Err(format!("malformed row: {e}")),
+                    on_bad,
+                    &mut out,
+                )?;
                 continue;
             }
         };
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
         let row = (|| {
             let get = |at: usize, name: &str| {
-                record
-                    .get(at)
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("missing field `{name}` (row has {} fields)", record.len()))
+                record.get(at).map(str::to_string).ok_or_else(|| {
+                    format!("missing field `{name}` (row has {} fields)", record.len())
+                })
             };
             let text = get(text_at, &columns.text)?;
             if text.trim().is_empty() {
@@ -266,7 +273,9 @@ fn read_delimited(
                 _ => None,
             };
             let label = match (label_at, &columns.label) {
-                (Some(at), Some(name)) => Some(parse_label(&get(at, name)?, name, columns.regression)?),
+                (Some(at), Some(name)) => {
+                    Some(parse_label(&get(at, name)?, name, columns.regression)?)
+                }
                 _ => None,
             };
             Ok(TextExample {
@@ -334,7 +343,9 @@ fn read_jsonl_texts(
                     LabelValue::Class(n.to_string())
                 }
                 Some(Value::Bool(b)) => LabelValue::Class(b.to_string()),
-                Some(other) => return Err(format!("field `{name}` must be a label, found {other}")),
+                Some(other) => {
+                    return Err(format!("field `{name}` must be a label, found {other}"))
+                }
                 None => return Err(format!("missing field `{name}`")),
             }),
         };
@@ -385,7 +396,7 @@ pub fn read_tagged_sentences(
         Format::Conll => {
             let mut current: Option<(TaggedSentence, Option<String>)> = None;
             let finish = |current: &mut Option<(TaggedSentence, Option<String>)>,
-                              out: &mut Read<TaggedSentence>|
+                          out: &mut Read<TaggedSentence>|
              -> Result<(), DataError> {
                 if let Some((sentence, problem)) = current.take() {
                     let line = sentence.line;
@@ -445,7 +456,9 @@ pub fn read_tagged_sentences(
                             .enumerate()
                             .map(|(i, v)| match v {
                                 Value::String(s) => Ok(s.clone()),
-                                other => Err(format!("`{name}[{i}]` must be a string, found {other}")),
+                                other => {
+                                    Err(format!("`{name}[{i}]` must be a string, found {other}"))
+                                }
                             })
                             .collect(),
                         Some(other) => Err(format!("field `{name}` must be a list, found {other}")),
@@ -529,27 +542,45 @@ mod tests {
             "a.csv",
             "id,sentence,sentence2,label\n1,\"Hello, world\",\"a \"\"quoted\"\" pair\",positive\n2,Plain,Other,negative\n",
         );
-        let read = read_text_examples(&path, Format::Csv, &columns(true, false), OnBadRow::Error).unwrap();
+        let read =
+            read_text_examples(&path, Format::Csv, &columns(true, false), OnBadRow::Error).unwrap();
         assert_eq!(read.rows.len(), 2);
         assert_eq!(read.rows[0].text, "Hello, world");
         assert_eq!(read.rows[0].text_pair.as_deref(), Some("a \"quoted\" pair"));
-        assert_eq!(read.rows[1].label, Some(LabelValue::Class("negative".into())));
+        assert_eq!(
+            read.rows[1].label,
+            Some(LabelValue::Class("negative".into()))
+        );
         assert_eq!(read.rows[1].line, 3);
     }
 
     #[test]
     fn bad_rows_stop_or_are_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "r.tsv", "sentence\tlabel\ngood\t1.5\nbad\tabc\n\t2\nok\t-0.25\n");
+        let path = write(
+            &dir,
+            "r.tsv",
+            "sentence\tlabel\ngood\t1.5\nbad\tabc\n\t2\nok\t-0.25\n",
+        );
         let err = read_text_examples(&path, Format::Tsv, &columns(false, true), OnBadRow::Error)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("r.tsv:3") && err.contains("`abc`") && err.contains("label"), "{err}");
-        let read = read_text_examples(&path, Format::Tsv, &columns(false, true), OnBadRow::Skip).unwrap();
+        assert!(
+            err.contains("r.tsv:3") && err.contains("`abc`") && err.contains("label"),
+            "{err}"
+        );
+        let read =
+            read_text_examples(&path, Format::Tsv, &columns(false, true), OnBadRow::Skip).unwrap();
         assert_eq!(read.rows.len(), 2);
         assert_eq!(read.rows[1].label, Some(LabelValue::Score(-0.25)));
-        assert_eq!(read.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), vec![3, 4]);
-        let missing = TextColumns { text: "text".into(), ..columns(false, true) };
+        assert_eq!(
+            read.skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        let missing = TextColumns {
+            text: "text".into(),
+            ..columns(false, true)
+        };
         let err = read_text_examples(&path, Format::Tsv, &missing, OnBadRow::Skip).unwrap_err();
         assert!(err.to_string().contains("no column `text`"), "{err}");
     }
@@ -562,11 +593,20 @@ mod tests {
             "t.jsonl",
             "{\"sentence\": \"a\", \"label\": 1}\n\n{\"sentence\": \"b\", \"label\": \"neg\"}\n{\"sentence\": 3, \"label\": 1}\n",
         );
-        let err = read_text_examples(&path, Format::Jsonl, &columns(false, false), OnBadRow::Error)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("t.jsonl:4") && err.contains("`sentence` must be a string"), "{err}");
-        let read = read_text_examples(&path, Format::Jsonl, &columns(false, false), OnBadRow::Skip).unwrap();
+        let err = read_text_examples(
+            &path,
+            Format::Jsonl,
+            &columns(false, false),
+            OnBadRow::Error,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("t.jsonl:4") && err.contains("`sentence` must be a string"),
+            "{err}"
+        );
+        let read = read_text_examples(&path, Format::Jsonl, &columns(false, false), OnBadRow::Skip)
+            .unwrap();
         assert_eq!(read.rows[0].label, Some(LabelValue::Class("1".into())));
         assert_eq!(read.rows[1].line, 3);
     }
@@ -579,21 +619,37 @@ mod tests {
             "n.conll",
             "-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\n \t\nPeter NNP B-PER\nBlackburn NNP I-PER\n",
         );
-        let read = read_tagged_sentences(&path, Format::Conll, ConllColumns::default(), OnBadRow::Error).unwrap();
+        let read = read_tagged_sentences(
+            &path,
+            Format::Conll,
+            ConllColumns::default(),
+            OnBadRow::Error,
+        )
+        .unwrap();
         assert_eq!(read.rows.len(), 2);
         assert_eq!(read.rows[0].tokens, vec!["EU", "rejects"]);
         assert_eq!(read.rows[0].tags, vec!["B-ORG", "O"]);
         assert_eq!(read.rows[1].line, 6);
-        let pos = ConllColumns { token: 0, tag: Some(1) };
+        let pos = ConllColumns {
+            token: 0,
+            tag: Some(1),
+        };
         let read = read_tagged_sentences(&path, Format::Conll, pos, OnBadRow::Error).unwrap();
         assert_eq!(read.rows[1].tags, vec!["NNP", "NNP"]);
 
         let bad = write(&dir, "b.conll", "a\tO\nlonely\n\nb\tO\n");
-        let err = read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Error)
-            .unwrap_err()
-            .to_string();
+        let err = read_tagged_sentences(
+            &bad,
+            Format::Conll,
+            ConllColumns::default(),
+            OnBadRow::Error,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("b.conll:1") && err.contains("line 2"), "{err}");
-        let read = read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Skip).unwrap();
+        let read =
+            read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Skip)
+                .unwrap();
         assert_eq!(read.rows.len(), 1);
         assert_eq!(read.skipped.len(), 1);
     }
@@ -606,22 +662,39 @@ mod tests {
             "s.jsonl",
             "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\", \"B-X\"]}\n{\"tokens\": [\"a\"], \"tags\": []}\n",
         );
-        let err = read_tagged_sentences(&path, Format::Jsonl, ConllColumns::default(), OnBadRow::Error)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("s.jsonl:2") && err.contains("`tags` has 0"), "{err}");
+        let err = read_tagged_sentences(
+            &path,
+            Format::Jsonl,
+            ConllColumns::default(),
+            OnBadRow::Error,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("s.jsonl:2") && err.contains("`tags` has 0"),
+            "{err}"
+        );
     }
 
     #[test]
     fn word_labels_go_to_first_pieces() {
         let words = [None, Some(0), Some(1), Some(1), Some(2), None];
-        assert_eq!(align_word_labels(&words, &[3, 1, 4]), vec![-100, 3, 1, -100, 4, -100]);
+        assert_eq!(
+            align_word_labels(&words, &[3, 1, 4]),
+            vec![-100, 3, 1, -100, 4, -100]
+        );
     }
 
     #[test]
     fn formats_from_extensions() {
-        assert_eq!(Format::from_path(Path::new("a/b.CSV")).unwrap(), Format::Csv);
-        assert_eq!(Format::from_path(Path::new("x.conll")).unwrap(), Format::Conll);
+        assert_eq!(
+            Format::from_path(Path::new("a/b.CSV")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            Format::from_path(Path::new("x.conll")).unwrap(),
+            Format::Conll
+        );
         assert!(Format::from_path(Path::new("x.parquet")).is_err());
     }
 }

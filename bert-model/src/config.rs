@@ -286,8 +286,14 @@ impl BertConfig {
             }
         }
         for (key, why) in [
-            ("is_decoder", "causal (decoder) BERT is not implemented; only the bidirectional encoder"),
-            ("add_cross_attention", "cross-attention (encoder-decoder BERT) is not implemented"),
+            (
+                "is_decoder",
+                "causal (decoder) BERT is not implemented; only the bidirectional encoder",
+            ),
+            (
+                "add_cross_attention",
+                "cross-attention (encoder-decoder BERT) is not implemented",
+            ),
         ] {
             if self.extra.get(key) == Some(&Value::Bool(true)) {
                 problems.push(format!("`{key}` true is not supported: {why}"));

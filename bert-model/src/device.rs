@@ -22,7 +22,15 @@ pub enum DeviceError {
     },
 }
 
-const KNOWN: &[&str] = &["cpu", "ndarray", "flex", "wgpu", "tch", "tch-cuda:N", "cuda:N"];
+const KNOWN: &[&str] = &[
+    "cpu",
+    "ndarray",
+    "flex",
+    "wgpu",
+    "tch",
+    "tch-cuda:N",
+    "cuda:N",
+];
 
 /// The backends compiled into this build, by cargo feature name.
 pub fn compiled_backends() -> Vec<&'static str> {
@@ -156,7 +164,13 @@ mod tests {
     fn missing_backends_name_their_feature() {
         if !cfg!(feature = "cuda") {
             let err = parse_device("cuda:1").unwrap_err();
-            assert!(matches!(err, DeviceError::NotCompiled { feature: "cuda", .. }));
+            assert!(matches!(
+                err,
+                DeviceError::NotCompiled {
+                    feature: "cuda",
+                    ..
+                }
+            ));
             assert!(err.to_string().contains("--features cuda"), "{err}");
         }
         if !cfg!(feature = "tch") {

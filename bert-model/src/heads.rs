@@ -10,7 +10,9 @@ use burn::prelude::{Int, Tensor};
 use crate::config::BertConfig;
 use crate::loss::{bce_with_logits, cross_entropy, mse};
 use crate::model::{Activation, BertInput, BertModel, BertOutput, OutputOptions};
-use crate::params::{put_layer_norm, put_linear, put_tensor, HfTensors, Init, LoadError, ParamSource};
+use crate::params::{
+    put_layer_norm, put_linear, put_tensor, HfTensors, Init, LoadError, ParamSource,
+};
 
 /// A model that transformers knows by an architecture name, built from and saved to HF names.
 pub trait HfModel: Module + Sized {
@@ -87,7 +89,9 @@ impl BertLmPredictionHead {
             .layer_norm
             .forward(self.activation.forward(self.transform.forward(hidden)));
         let vocab = word_embeddings.dims()[0];
-        let logits = x.reshape([batch * seq, h]).matmul(word_embeddings.transpose());
+        let logits = x
+            .reshape([batch * seq, h])
+            .matmul(word_embeddings.transpose());
         (logits + self.bias.val().unsqueeze::<2>()).reshape([batch, seq, vocab])
     }
 
@@ -219,7 +223,10 @@ impl BertForNextSentencePrediction {
         options: OutputOptions,
     ) -> ClassifierOutput {
         let encoder = self.bert.forward(input, options);
-        let pooled = encoder.pooler_output.clone().expect("NSP model has a pooler");
+        let pooled = encoder
+            .pooler_output
+            .clone()
+            .expect("NSP model has a pooler");
         let logits = self.seq_relationship.forward(pooled);
         let loss = labels.map(|labels| cross_entropy(logits.clone(), labels, -100, None));
         ClassifierOutput {
@@ -290,7 +297,10 @@ impl BertForPreTraining {
             encoder.last_hidden_state.clone(),
             self.bert.embeddings.word_embeddings.weight.val(),
         );
-        let pooled = encoder.pooler_output.clone().expect("pretraining model has a pooler");
+        let pooled = encoder
+            .pooler_output
+            .clone()
+            .expect("pretraining model has a pooler");
         let seq_relationship_logits = self.seq_relationship.forward(pooled);
         let loss = labels.map(|(mlm, nsp)| {
             mlm_loss(&prediction_logits, mlm)
@@ -354,7 +364,12 @@ pub struct BertForSequenceClassification {
 }
 
 fn classifier_dropout(config: &BertConfig) -> Dropout {
-    DropoutConfig::new(config.classifier_dropout.unwrap_or(config.hidden_dropout_prob)).init()
+    DropoutConfig::new(
+        config
+            .classifier_dropout
+            .unwrap_or(config.hidden_dropout_prob),
+    )
+    .init()
 }
 
 impl HfModel for BertForSequenceClassification {
@@ -386,7 +401,10 @@ impl BertForSequenceClassification {
         options: OutputOptions,
     ) -> ClassifierOutput {
         let encoder = self.bert.forward(input, options);
-        let pooled = encoder.pooler_output.clone().expect("classifier has a pooler");
+        let pooled = encoder
+            .pooler_output
+            .clone()
+            .expect("classifier has a pooler");
         let logits = self.classifier.forward(self.dropout.forward(pooled));
         let loss = labels.map(|labels| match labels {
             SequenceLabels::Classes(classes) => match ProblemType::of(&self.config, true) {
@@ -458,7 +476,10 @@ impl BertForMultipleChoice {
         options: OutputOptions,
     ) -> ClassifierOutput {
         let encoder = self.bert.forward(input, options);
-        let pooled = encoder.pooler_output.clone().expect("multiple choice has a pooler");
+        let pooled = encoder
+            .pooler_output
+            .clone()
+            .expect("multiple choice has a pooler");
         let rows = pooled.dims()[0];
         let logits = self
             .classifier
@@ -602,7 +623,12 @@ impl BertForQuestionAnswering {
         let end_logits = logits.narrow(2, 1, 1).reshape([batch, seq]);
         let loss = positions.map(|(starts, ends)| {
             let ignored = seq as i64;
-            let start = cross_entropy(start_logits.clone(), starts.clamp(0, ignored), ignored, None);
+            let start = cross_entropy(
+                start_logits.clone(),
+                starts.clamp(0, ignored),
+                ignored,
+                None,
+            );
             let end = cross_entropy(end_logits.clone(), ends.clamp(0, ignored), ignored, None);
             (start + end).div_scalar(2.0)
         });

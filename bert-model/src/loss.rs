@@ -58,11 +58,17 @@ mod tests {
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, -100, 1], [3]), &d);
         let loss: f32 = cross_entropy(logits.clone(), labels.clone(), -100, None).into_scalar();
         let expected = ((1.0f64 + (-2.0f64).exp()).ln() + (1.0f64 + 10f64.exp()).ln()) / 2.0;
-        assert!((loss as f64 - expected).abs() < 1e-5, "{loss} vs {expected}");
+        assert!(
+            (loss as f64 - expected).abs() < 1e-5,
+            "{loss} vs {expected}"
+        );
         let keep = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 1, 0], [3]), &d);
         let loss: f32 = cross_entropy(logits, labels, -100, Some(keep)).into_scalar();
         let expected = (1.0f64 + (-2.0f64).exp()).ln();
-        assert!((loss as f64 - expected).abs() < 1e-5, "{loss} vs {expected}");
+        assert!(
+            (loss as f64 - expected).abs() < 1e-5,
+            "{loss} vs {expected}"
+        );
     }
 
     #[test]

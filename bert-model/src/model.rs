@@ -26,7 +26,12 @@ impl BertInput {
     /// (ids, token type ids); the attention mask marks the real positions.
     pub fn from_rows(rows: &[(Vec<u32>, Vec<u32>)], pad_id: u32, device: &Device) -> Self {
         let batch = rows.len();
-        let seq = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0).max(1);
+        let seq = rows
+            .iter()
+            .map(|(ids, _)| ids.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![pad_id as i64; batch * seq];
         let mut types = vec![0i64; batch * seq];
         let mut mask = vec![0i64; batch * seq];
@@ -37,7 +42,8 @@ impl BertInput {
                 mask[r * seq + c] = 1;
             }
         }
-        let make = |values: Vec<i64>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
+        let make =
+            |values: Vec<i64>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
         BertInput {
             input_ids: make(ids),
             attention_mask: Some(make(mask)),
@@ -113,7 +119,11 @@ pub struct BertEmbeddings {
 }
 
 impl BertEmbeddings {
-    fn build(config: &BertConfig, source: &mut ParamSource, prefix: &str) -> Result<Self, LoadError> {
+    fn build(
+        config: &BertConfig,
+        source: &mut ParamSource,
+        prefix: &str,
+    ) -> Result<Self, LoadError> {
         let h = config.hidden_size;
         Ok(BertEmbeddings {
             word_embeddings: source.embedding(
@@ -134,7 +144,11 @@ impl BertEmbeddings {
                 h,
                 None,
             )?,
-            layer_norm: source.layer_norm(&format!("{prefix}LayerNorm"), h, config.layer_norm_eps)?,
+            layer_norm: source.layer_norm(
+                &format!("{prefix}LayerNorm"),
+                h,
+                config.layer_norm_eps,
+            )?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
     }
@@ -220,7 +234,11 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    fn build(config: &BertConfig, source: &mut ParamSource, prefix: &str) -> Result<Self, LoadError> {
+    fn build(
+        config: &BertConfig,
+        source: &mut ParamSource,
+        prefix: &str,
+    ) -> Result<Self, LoadError> {
         let h = config.hidden_size;
         let eps = config.layer_norm_eps;
         let attention_dropout = DropoutConfig::new(config.attention_probs_dropout_prob).init();
@@ -244,7 +262,11 @@ impl BertLayer {
                 h,
                 config.intermediate_size,
             )?,
-            output: source.linear(&format!("{prefix}output.dense"), config.intermediate_size, h)?,
+            output: source.linear(
+                &format!("{prefix}output.dense"),
+                config.intermediate_size,
+                h,
+            )?,
             output_layer_norm: source.layer_norm(&format!("{prefix}output.LayerNorm"), h, eps)?,
             activation: Activation::new(config.hidden_act),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
@@ -345,15 +367,25 @@ fn mask_bias(mask: Tensor<2, Int>) -> Tensor<4> {
     let [batch, seq] = mask.dims();
     let masked: Tensor<2, Bool> = mask.equal_elem(0);
     let zeros = Tensor::<2>::zeros([batch, seq], &masked.device());
-    zeros.mask_fill(masked, f32::MIN).reshape([batch, 1, 1, seq])
+    zeros
+        .mask_fill(masked, f32::MIN)
+        .reshape([batch, 1, 1, seq])
 }
 
 impl BertModel {
     /// Every parameter under its HF name, with `prefix` (`"bert."` inside a head model).
     pub fn hf_tensors(&self, prefix: &str, out: &mut HfTensors) {
         let e = &self.embeddings;
-        put_embedding(out, &format!("{prefix}embeddings.word_embeddings"), &e.word_embeddings);
-        put_embedding(out, &format!("{prefix}embeddings.position_embeddings"), &e.position_embeddings);
+        put_embedding(
+            out,
+            &format!("{prefix}embeddings.word_embeddings"),
+            &e.word_embeddings,
+        );
+        put_embedding(
+            out,
+            &format!("{prefix}embeddings.position_embeddings"),
+            &e.position_embeddings,
+        );
         put_embedding(
             out,
             &format!("{prefix}embeddings.token_type_embeddings"),
@@ -362,14 +394,34 @@ impl BertModel {
         put_layer_norm(out, &format!("{prefix}embeddings.LayerNorm"), &e.layer_norm);
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("{prefix}encoder.layer.{i}.");
-            put_linear(out, &format!("{p}attention.self.query"), &layer.attention.query);
+            put_linear(
+                out,
+                &format!("{p}attention.self.query"),
+                &layer.attention.query,
+            );
             put_linear(out, &format!("{p}attention.self.key"), &layer.attention.key);
-            put_linear(out, &format!("{p}attention.self.value"), &layer.attention.value);
-            put_linear(out, &format!("{p}attention.output.dense"), &layer.attention_output);
-            put_layer_norm(out, &format!("{p}attention.output.LayerNorm"), &layer.attention_layer_norm);
+            put_linear(
+                out,
+                &format!("{p}attention.self.value"),
+                &layer.attention.value,
+            );
+            put_linear(
+                out,
+                &format!("{p}attention.output.dense"),
+                &layer.attention_output,
+            );
+            put_layer_norm(
+                out,
+                &format!("{p}attention.output.LayerNorm"),
+                &layer.attention_layer_norm,
+            );
             put_linear(out, &format!("{p}intermediate.dense"), &layer.intermediate);
             put_linear(out, &format!("{p}output.dense"), &layer.output);
-            put_layer_norm(out, &format!("{p}output.LayerNorm"), &layer.output_layer_norm);
+            put_layer_norm(
+                out,
+                &format!("{p}output.LayerNorm"),
+                &layer.output_layer_norm,
+            );
         }
         if let Some(pooler) = &self.pooler {
             put_linear(out, &format!("{prefix}pooler.dense"), pooler);

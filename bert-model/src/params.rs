@@ -142,7 +142,10 @@ impl<'a> ParamSource<'a> {
         let mut names = BTreeMap::new();
         for key in checkpoint.tensors.keys() {
             let mut name = key.clone();
-            for (old, new) in [("LayerNorm.gamma", "LayerNorm.weight"), ("LayerNorm.beta", "LayerNorm.bias")] {
+            for (old, new) in [
+                ("LayerNorm.gamma", "LayerNorm.weight"),
+                ("LayerNorm.beta", "LayerNorm.bias"),
+            ] {
                 if let Some(stem) = name.strip_suffix(old) {
                     name = format!("{stem}{new}");
                 }
@@ -248,7 +251,10 @@ impl<'a> ParamSource<'a> {
         init: Init,
     ) -> Result<Tensor<D>, LoadError> {
         let values = self.values(name, &shape, init)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            &self.device,
+        ))
     }
 
     /// A `torch.nn.Linear(d_input, d_output)` stored as `{name}.weight` `[d_output, d_input]`
@@ -259,7 +265,11 @@ impl<'a> ParamSource<'a> {
         d_input: usize,
         d_output: usize,
     ) -> Result<Linear, LoadError> {
-        let weight = self.values(&format!("{name}.weight"), &[d_output, d_input], Init::Normal)?;
+        let weight = self.values(
+            &format!("{name}.weight"),
+            &[d_output, d_input],
+            Init::Normal,
+        )?;
         // Burn's row layout holds [d_input, d_output]: transpose once here.
         let mut transposed = vec![0.0f32; weight.len()];
         for o in 0..d_output {

@@ -61,7 +61,12 @@ pub fn hub_cache_dirs() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(xdg).join("huggingface").join("hub"));
     }
     if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cache").join("huggingface").join("hub"));
+        dirs.push(
+            PathBuf::from(home)
+                .join(".cache")
+                .join("huggingface")
+                .join("hub"),
+        );
     }
     dirs.dedup();
     dirs
@@ -76,7 +81,9 @@ pub fn resolve_model_dir(name_or_path: &str) -> Result<PathBuf, PretrainedError>
     let (looked, id, revision) = match find_cached(name_or_path) {
         Ok(dir) => return Ok(dir),
         Err(looked) => {
-            let (id, revision) = name_or_path.split_once('@').unwrap_or((name_or_path, "main"));
+            let (id, revision) = name_or_path
+                .split_once('@')
+                .unwrap_or((name_or_path, "main"));
             (looked, id.to_string(), revision.to_string())
         }
     };
@@ -104,7 +111,11 @@ fn download(id: &str, revision: &str) -> Result<PathBuf, String> {
         .with_progress(false)
         .build()
         .map_err(|e| format!("cannot start the hub client: {e}"))?;
-    let repo = api.repo(Repo::with_revision(id.to_string(), RepoType::Model, revision.to_string()));
+    let repo = api.repo(Repo::with_revision(
+        id.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ));
     let config = repo
         .get("config.json")
         .map_err(|e| format!("downloading {id} from the hub failed: {e}"))?;
@@ -122,7 +133,12 @@ fn download(id: &str, revision: &str) -> Result<PathBuf, String> {
         weights = repo.get("pytorch_model.bin").map(|_| ());
     }
     weights.map_err(|e| format!("{id} has no weights we can read on the hub: {e}"))?;
-    for optional in ["vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"] {
+    for optional in [
+        "vocab.txt",
+        "tokenizer_config.json",
+        "tokenizer.json",
+        "special_tokens_map.json",
+    ] {
         let _ = repo.get(optional);
     }
     Ok(config.parent().map(Path::to_path_buf).unwrap_or_default())
@@ -134,7 +150,11 @@ fn shard_names(index: &Path) -> Vec<String> {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut names: Vec<String> = value["weight_map"]
         .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names.dedup();
@@ -143,9 +163,11 @@ fn shard_names(index: &Path) -> Vec<String> {
 
 #[cfg(not(feature = "download"))]
 fn download(_id: &str, _revision: &str) -> Result<PathBuf, String> {
-    Err("this build cannot download (built without the `download` feature); fetch it with \
+    Err(
+        "this build cannot download (built without the `download` feature); fetch it with \
          transformers or huggingface-cli, or give a directory"
-        .into())
+            .into(),
+    )
 }
 
 /// The snapshot directory of a cached model, or every place looked in.
@@ -217,8 +239,13 @@ pub fn from_checkpoint<M: HfModel>(
     device: &Device,
     seed: u64,
 ) -> Result<(M, LoadReport), LoadError> {
-    let mut source =
-        ParamSource::checkpoint(device, checkpoint, M::BASE_PREFIX, config.initializer_range, seed);
+    let mut source = ParamSource::checkpoint(
+        device,
+        checkpoint,
+        M::BASE_PREFIX,
+        config.initializer_range,
+        seed,
+    );
     let model = M::build(config, &mut source)?;
     Ok((model, source.finish()))
 }
@@ -236,8 +263,14 @@ pub fn save_pretrained<M: HfModel>(
     })?;
     let mut config = config.clone();
     config.architectures = Some(vec![M::ARCHITECTURE.to_string()]);
-    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
-    write_safetensors(&dir.join("model.safetensors"), &model.hf_tensors(), Some(metadata))?;
+    let metadata = [("format".to_string(), "pt".to_string())]
+        .into_iter()
+        .collect();
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &model.hf_tensors(),
+        Some(metadata),
+    )?;
     write_text_atomically(&dir.join("config.json"), &config.to_json())?;
     Ok(())
 }

@@ -279,11 +279,12 @@ impl Checkpoint {
 
     /// Opens a torch checkpoint (`torch.save` of a state dict, zip or legacy pickle format).
     pub fn open_pytorch(path: &Path) -> Result<Self, WeightsError> {
-        let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| WeightsError::Format {
-            path: path.to_path_buf(),
-            format: "pytorch",
-            message: e.to_string(),
-        })?;
+        let reader =
+            pytorch_reader::PytorchReader::new(path).map_err(|e| WeightsError::Format {
+                path: path.to_path_buf(),
+                format: "pytorch",
+                message: e.to_string(),
+            })?;
         let mut tensors = BTreeMap::new();
         for (name, tensor) in reader.into_tensors() {
             use pytorch_reader::DType as T;
@@ -454,7 +455,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
         let mut tensors = BTreeMap::new();
-        tensors.insert("a.weight".to_string(), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]));
+        tensors.insert(
+            "a.weight".to_string(),
+            (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5]),
+        );
         write_safetensors(&path, &tensors, None).unwrap();
         let checkpoint = Checkpoint::open_safetensors(&path).unwrap();
         let stored = &checkpoint.tensors["a.weight"];

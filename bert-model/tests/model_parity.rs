@@ -89,7 +89,13 @@ struct Report {
 }
 
 impl Report {
-    fn compare<const D: usize>(&mut self, case: &str, name: &str, actual: Tensor<D>, expected: &Expected) {
+    fn compare<const D: usize>(
+        &mut self,
+        case: &str,
+        name: &str,
+        actual: Tensor<D>,
+        expected: &Expected,
+    ) {
         let key = format!("out.{name}");
         assert!(expected.has(&key), "{case}: fixture has no {key}");
         let want = expected.floats(&key);
@@ -107,10 +113,15 @@ impl Report {
     ) {
         self.checked += 1;
         let dims = actual.dims().to_vec();
-        let got = actual.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let got = actual
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         let count: usize = shape.iter().product();
         if got.len() != count || (dims != shape && !(shape.is_empty() && dims == [1])) {
-            self.failures.push(format!("{case}/{name}: shape {dims:?}, expected {shape:?}"));
+            self.failures
+                .push(format!("{case}/{name}: shape {dims:?}, expected {shape:?}"));
             return;
         }
         let (mut worst, mut at) = (0.0f32, 0);
@@ -131,7 +142,12 @@ impl Report {
 
     fn encoder(&mut self, case: &str, out: &BertOutput, expected: &Expected) {
         let states = out.hidden_states.clone().expect("hidden states asked for");
-        self.compare(case, "hidden_states", Tensor::stack::<4>(states, 0), expected);
+        self.compare(
+            case,
+            "hidden_states",
+            Tensor::stack::<4>(states, 0),
+            expected,
+        );
         let probs = out.attentions.clone().expect("attentions asked for");
         self.compare(case, "attentions", Tensor::stack::<5>(probs, 0), expected);
     }
@@ -173,16 +189,34 @@ fn run_case(name: &str, class: &str, report: &mut Report, device: &Device) {
         "BertModel" => {
             let model: BertModel = load(&dir, device);
             let out = model.forward(&input, ALL);
-            report.compare(name, "last_hidden_state", out.last_hidden_state.clone(), &expected);
-            report.compare(name, "pooler_output", out.pooler_output.clone().unwrap(), &expected);
+            report.compare(
+                name,
+                "last_hidden_state",
+                out.last_hidden_state.clone(),
+                &expected,
+            );
+            report.compare(
+                name,
+                "pooler_output",
+                out.pooler_output.clone().unwrap(),
+                &expected,
+            );
             report.encoder(name, &out, &expected);
         }
         "BertForPreTraining" => {
             let model: BertForPreTraining = load(&dir, device);
-            let labels = (expected.ints::<2>("labels"), expected.ints::<1>("next_sentence_label"));
+            let labels = (
+                expected.ints::<2>("labels"),
+                expected.ints::<1>("next_sentence_label"),
+            );
             let out = model.forward(&input, Some(labels), ALL);
             report.compare(name, "prediction_logits", out.prediction_logits, &expected);
-            report.compare(name, "seq_relationship_logits", out.seq_relationship_logits, &expected);
+            report.compare(
+                name,
+                "seq_relationship_logits",
+                out.seq_relationship_logits,
+                &expected,
+            );
             report.compare(name, "loss", out.loss.unwrap(), &expected);
             report.encoder(name, &out.encoder, &expected);
         }
@@ -259,7 +293,10 @@ fn every_head_and_layout_matches_transformers() {
     let mut report = Report::default();
     let mut ran = BTreeMap::new();
     for case in cases() {
-        let (name, class) = (case["name"].as_str().unwrap(), case["class"].as_str().unwrap());
+        let (name, class) = (
+            case["name"].as_str().unwrap(),
+            case["class"].as_str().unwrap(),
+        );
         if case["check"] != "outputs" || case["layout"] == "external" {
             continue;
         }
@@ -287,16 +324,34 @@ fn every_head_and_layout_matches_transformers() {
 fn a_bare_encoder_loads_into_a_head_model_and_reports_the_new_head() {
     let device = device();
     let dir = fixtures().join("bert_model");
-    let loaded = from_pretrained::<BertForSequenceClassification>(dir.to_str().unwrap(), &device, 3)
-        .unwrap();
-    assert_eq!(loaded.report.initialized, vec!["classifier.weight", "classifier.bias"]);
-    assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report.unused);
+    let loaded =
+        from_pretrained::<BertForSequenceClassification>(dir.to_str().unwrap(), &device, 3)
+            .unwrap();
+    assert_eq!(
+        loaded.report.initialized,
+        vec!["classifier.weight", "classifier.bias"]
+    );
+    assert!(
+        loaded.report.unused.is_empty(),
+        "{:?}",
+        loaded.report.unused
+    );
     let expected = Expected::open(&dir, &device);
     let (input, _) = expected.input();
     let out = loaded.model.forward(&input, None, ALL);
     let mut report = Report::default();
-    report.compare("into_head", "last_hidden_state", out.encoder.last_hidden_state, &expected);
-    report.compare("into_head", "pooler_output", out.encoder.pooler_output.unwrap(), &expected);
+    report.compare(
+        "into_head",
+        "last_hidden_state",
+        out.encoder.last_hidden_state,
+        &expected,
+    );
+    report.compare(
+        "into_head",
+        "pooler_output",
+        out.encoder.pooler_output.unwrap(),
+        &expected,
+    );
     report.finish();
 }
 
@@ -305,7 +360,11 @@ fn a_head_checkpoint_loads_as_a_bare_encoder_and_reports_unused_heads() {
     let device = device();
     let dir = fixtures().join("pretraining");
     let loaded = from_pretrained::<BertModel>(dir.to_str().unwrap(), &device, 0).unwrap();
-    assert!(loaded.report.initialized.is_empty(), "{:?}", loaded.report.initialized);
+    assert!(
+        loaded.report.initialized.is_empty(),
+        "{:?}",
+        loaded.report.initialized
+    );
     assert!(loaded.report.unused.iter().all(|n| n.starts_with("cls.")));
     assert_eq!(loaded.report.unused.len(), 7, "{:?}", loaded.report.unused);
     let expected = Expected::open(&dir, &device);
@@ -326,8 +385,14 @@ fn a_shape_mismatch_names_the_tensor_and_both_shapes() {
     let err = from_checkpoint::<BertForSequenceClassification>(&config, &checkpoint, &device, 0)
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("bert.encoder.layer.0.intermediate.dense.weight"), "{text}");
-    assert!(text.contains("[37, 32]") && text.contains("[38, 32]"), "{text}");
+    assert!(
+        text.contains("bert.encoder.layer.0.intermediate.dense.weight"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[37, 32]") && text.contains("[38, 32]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -339,13 +404,24 @@ fn padded_rows_equal_rows_run_alone() {
     let (input, _) = expected.input();
     let batched = model.forward(&input, OutputOptions::default());
     let [rows, seq] = input.dims();
-    let ids = expected.checkpoint.tensors["input_ids"].to_i64("input_ids").unwrap();
-    let types = expected.checkpoint.tensors["token_type_ids"].to_i64("t").unwrap();
-    let mask = expected.checkpoint.tensors["attention_mask"].to_i64("m").unwrap();
+    let ids = expected.checkpoint.tensors["input_ids"]
+        .to_i64("input_ids")
+        .unwrap();
+    let types = expected.checkpoint.tensors["token_type_ids"]
+        .to_i64("t")
+        .unwrap();
+    let mask = expected.checkpoint.tensors["attention_mask"]
+        .to_i64("m")
+        .unwrap();
     let mut report = Report::default();
     for r in 0..rows {
         let len = (0..seq).filter(|&c| mask[r * seq + c] == 1).count();
-        let row = |v: &[i64]| v[r * seq..r * seq + len].iter().map(|&x| x as u32).collect::<Vec<_>>();
+        let row = |v: &[i64]| {
+            v[r * seq..r * seq + len]
+                .iter()
+                .map(|&x| x as u32)
+                .collect::<Vec<_>>()
+        };
         let alone = BertInput::from_rows(&[(row(&ids), row(&types))], 0, &device);
         let out = model.forward(&alone, OutputOptions::default());
         let want = batched
@@ -357,7 +433,13 @@ fn padded_rows_equal_rows_run_alone() {
             .try_to_vec::<f32>()
             .unwrap();
         let shape = out.last_hidden_state.dims().to_vec();
-        report.compare_values("alone", &format!("row {r}"), out.last_hidden_state, &shape, &want);
+        report.compare_values(
+            "alone",
+            &format!("row {r}"),
+            out.last_hidden_state,
+            &shape,
+            &want,
+        );
     }
     report.finish();
 }
@@ -365,9 +447,11 @@ fn padded_rows_equal_rows_run_alone() {
 /// The real all-MiniLM-L6-v2 (fetched by scripts/fetch-assets.sh).
 #[test]
 fn minilm_matches_transformers() {
-    let dir = std::env::var("BERT_MINILM_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var("BERT_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
+        });
     assert!(
         dir.join("model.safetensors").is_file(),
         "all-MiniLM-L6-v2 not found in {} (run scripts/fetch-assets.sh or set BERT_MINILM_DIR)",
@@ -379,8 +463,18 @@ fn minilm_matches_transformers() {
     let (input, _) = expected.input();
     let out = model.forward(&input, ALL);
     let mut report = Report::default();
-    report.compare("minilm", "last_hidden_state", out.last_hidden_state.clone(), &expected);
-    report.compare("minilm", "pooler_output", out.pooler_output.clone().unwrap(), &expected);
+    report.compare(
+        "minilm",
+        "last_hidden_state",
+        out.last_hidden_state.clone(),
+        &expected,
+    );
+    report.compare(
+        "minilm",
+        "pooler_output",
+        out.pooler_output.clone().unwrap(),
+        &expected,
+    );
     report.encoder("minilm", &out, &expected);
     report.finish();
 }
@@ -400,7 +494,11 @@ fn save_round_trip<M: HfModel>(name: &str, device: &Device) {
     for (key, stored) in &theirs.tensors {
         let mine = &ours.tensors[key];
         assert_eq!(mine.shape, stored.shape, "{name}/{key}");
-        assert_eq!(mine.to_f32(key).unwrap(), stored.to_f32(key).unwrap(), "{name}/{key}");
+        assert_eq!(
+            mine.to_f32(key).unwrap(),
+            stored.to_f32(key).unwrap(),
+            "{name}/{key}"
+        );
     }
     let config = BertConfig::from_file(out.path().join("config.json")).unwrap();
     let mut original = loaded.config.clone();
@@ -435,11 +533,20 @@ fn a_stored_decoder_must_equal_the_word_embeddings() {
     // The torch.save file holds the tied decoder: accepted, and listed as such.
     let (_, report) =
         from_checkpoint::<BertForPreTraining>(&config, &checkpoint, &device, 0).unwrap();
-    assert_eq!(report.tied_or_buffers, vec!["cls.predictions.decoder.bias", "cls.predictions.decoder.weight"]);
+    assert_eq!(
+        report.tied_or_buffers,
+        vec![
+            "cls.predictions.decoder.bias",
+            "cls.predictions.decoder.weight"
+        ]
+    );
     let key = "cls.predictions.decoder.weight";
     let shape = checkpoint.tensors[key].shape.clone();
     let zeros = vec![0.0; shape.iter().product()];
-    checkpoint.tensors.insert(key.into(), StoredTensor::from_f32(shape, zeros, dir.join("x")));
+    checkpoint.tensors.insert(
+        key.into(),
+        StoredTensor::from_f32(shape, zeros, dir.join("x")),
+    );
     let err = from_checkpoint::<BertForPreTraining>(&config, &checkpoint, &device, 0).unwrap_err();
     assert!(err.to_string().contains("untied"), "{err}");
 }

@@ -18,7 +18,9 @@ const WORDS: &[&str] = &[
 ];
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bert-model/tests/fixtures/model").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bert-model/tests/fixtures/model")
+        .join(name)
 }
 
 struct Run {
@@ -50,7 +52,15 @@ impl Run {
 
     fn predict(&self, model: &str, extra: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_bert-train"))
-            .args(["predict", "--model", model, "--input", "in.jsonl", "--output", "out.jsonl"])
+            .args([
+                "predict",
+                "--model",
+                model,
+                "--input",
+                "in.jsonl",
+                "--output",
+                "out.jsonl",
+            ])
             .env("HF_HUB_OFFLINE", "1")
             .args(extra)
             .current_dir(self.dir.path())
@@ -60,7 +70,11 @@ impl Run {
 
     fn ok(&self, extra: &[&str]) -> Vec<Value> {
         let out = self.predict("model", extra);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::read_to_string(self.path("out.jsonl"))
             .unwrap()
             .lines()
@@ -79,40 +93,67 @@ fn floats(v: &Value) -> Vec<f32> {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn minilm_features_match_transformers_through_our_tokenizer() {
-    let minilm = std::env::var("BERT_MINILM_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
-    });
-    let run = Run { dir: tempfile::tempdir().unwrap() };
+    let minilm = std::env::var("BERT_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
+        });
+    let run = Run {
+        dir: tempfile::tempdir().unwrap(),
+    };
     let texts: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(fixture("minilm/texts.json")).unwrap())
             .unwrap();
     let lines: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
     run.input(&lines.iter().map(String::as_str).collect::<Vec<_>>());
-    let out = run.predict(minilm.to_str().unwrap(), &["--max-seq-length", "16", "--batch-size", "3"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run.predict(
+        minilm.to_str().unwrap(),
+        &["--max-seq-length", "16", "--batch-size", "3"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = std::fs::read_to_string(run.path("out.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let expected = Checkpoint::open_safetensors(&fixture("minilm/expected.safetensors")).unwrap();
-    let hidden = expected.tensors["out.last_hidden_state"].to_f32("h").unwrap();
+    let hidden = expected.tensors["out.last_hidden_state"]
+        .to_f32("h")
+        .unwrap();
     let pooled = expected.tensors["out.pooler_output"].to_f32("p").unwrap();
     let mask = expected.tensors["attention_mask"].to_i64("m").unwrap();
     let shape = &expected.tensors["out.last_hidden_state"].shape;
     let (seq, h) = (shape[1], shape[2]);
     assert_eq!(rows.len(), shape[0]);
     for (r, row) in rows.iter().enumerate() {
-        let len = mask[r * seq..(r + 1) * seq].iter().filter(|&&m| m == 1).count();
+        let len = mask[r * seq..(r + 1) * seq]
+            .iter()
+            .filter(|&&m| m == 1)
+            .count();
         let got = floats(&row["last_hidden"]);
-        assert_eq!(got.len(), len * h, "row {r}: token count differs from transformers");
+        assert_eq!(
+            got.len(),
+            len * h,
+            "row {r}: token count differs from transformers"
+        );
         let want = &hidden[r * seq * h..r * seq * h + len * h];
-        assert!(max_diff(&got, want) <= 1e-4, "row {r}: {}", max_diff(&got, want));
+        assert!(
+            max_diff(&got, want) <= 1e-4,
+            "row {r}: {}",
+            max_diff(&got, want)
+        );
         let got = floats(&row["pooled"]);
         assert!(max_diff(&got, &pooled[r * h..(r + 1) * h]) <= 1e-4);
         assert_eq!(row["text"], texts[r]["text"], "input fields are kept");
@@ -150,8 +191,15 @@ fn token_classification_gives_tokens_labels_and_entities() {
     assert_eq!(first["logits"].as_array().unwrap().len(), tokens.len());
     assert_eq!(first["labels"].as_array().unwrap().len(), tokens.len());
     for entity in first["entities"].as_array().unwrap() {
-        let (s, e) = (entity["start"].as_u64().unwrap() as usize, entity["end"].as_u64().unwrap() as usize);
-        let text: String = "john smith lives in paris .".chars().skip(s).take(e - s).collect();
+        let (s, e) = (
+            entity["start"].as_u64().unwrap() as usize,
+            entity["end"].as_u64().unwrap() as usize,
+        );
+        let text: String = "john smith lives in paris ."
+            .chars()
+            .skip(s)
+            .take(e - s)
+            .collect();
         assert_eq!(entity["text"], text.as_str());
     }
 }
@@ -159,14 +207,44 @@ fn token_classification_gives_tokens_labels_and_entities() {
 #[test]
 fn every_task_writes_its_fields() {
     let cases: &[(&str, &[&str], &[&str])] = &[
-        ("bert_model", &[r#"{"text": "the cat sat"}"#], &["last_hidden", "pooled"]),
-        ("masked_lm", &[r#"{"text": "the [MASK] sat on the [MASK] ."}"#], &["predictions"]),
-        ("next_sentence", &[r#"{"text": "the cat sat", "text_pair": "it was good"}"#], &["logits", "is_next"]),
-        ("pretraining", &[r#"{"text": "the cat", "text_pair": "sat"}"#], &["mlm_logits", "nsp_logits"]),
-        ("sequence_classification", SENTENCES, &["logits", "label", "score"]),
+        (
+            "bert_model",
+            &[r#"{"text": "the cat sat"}"#],
+            &["last_hidden", "pooled"],
+        ),
+        (
+            "masked_lm",
+            &[r#"{"text": "the [MASK] sat on the [MASK] ."}"#],
+            &["predictions"],
+        ),
+        (
+            "next_sentence",
+            &[r#"{"text": "the cat sat", "text_pair": "it was good"}"#],
+            &["logits", "is_next"],
+        ),
+        (
+            "pretraining",
+            &[r#"{"text": "the cat", "text_pair": "sat"}"#],
+            &["mlm_logits", "nsp_logits"],
+        ),
+        (
+            "sequence_classification",
+            SENTENCES,
+            &["logits", "label", "score"],
+        ),
         ("sequence_regression", SENTENCES, &["logits", "score"]),
-        ("sequence_multi_label", SENTENCES, &["logits", "scores", "labels"]),
-        ("question_answering", &[r#"{"question": "where does john live ?", "context": "john smith lives in paris and mary in berlin ."}"#], &["start_logits", "end_logits", "answer"]),
+        (
+            "sequence_multi_label",
+            SENTENCES,
+            &["logits", "scores", "labels"],
+        ),
+        (
+            "question_answering",
+            &[
+                r#"{"question": "where does john live ?", "context": "john smith lives in paris and mary in berlin ."}"#,
+            ],
+            &["start_logits", "end_logits", "answer"],
+        ),
     ];
     for (model, lines, fields) in cases {
         let run = Run::with_model(model);
@@ -174,7 +252,11 @@ fn every_task_writes_its_fields() {
         let rows = run.ok(&[]);
         assert_eq!(rows.len(), lines.len(), "{model}");
         for field in *fields {
-            assert!(rows[0].get(*field).is_some(), "{model}: no `{field}` in {}", rows[0]);
+            assert!(
+                rows[0].get(*field).is_some(),
+                "{model}: no `{field}` in {}",
+                rows[0]
+            );
         }
     }
     // Details that matter per task.
@@ -184,13 +266,24 @@ fn every_task_writes_its_fields() {
     let predictions = rows[0]["predictions"].as_array().unwrap();
     assert_eq!(predictions.len(), 2);
     assert_eq!(predictions[0]["tokens"].as_array().unwrap().len(), 5);
-    assert_eq!(rows[0]["logits"].as_array().unwrap()[0].as_array().unwrap().len(), 64);
+    assert_eq!(
+        rows[0]["logits"].as_array().unwrap()[0]
+            .as_array()
+            .unwrap()
+            .len(),
+        64
+    );
 
     let run = Run::with_model("question_answering");
     let context = "john smith lives in paris and mary in berlin .";
-    run.input(&[&format!(r#"{{"question": "where does john live ?", "context": "{context}"}}"#)]);
+    run.input(&[&format!(
+        r#"{{"question": "where does john live ?", "context": "{context}"}}"#
+    )]);
     let answer = &run.ok(&[])[0]["answer"];
-    let (s, e) = (answer["start"].as_u64().unwrap() as usize, answer["end"].as_u64().unwrap() as usize);
+    let (s, e) = (
+        answer["start"].as_u64().unwrap() as usize,
+        answer["end"].as_u64().unwrap() as usize,
+    );
     assert!(e > s && e <= context.len());
     assert_eq!(answer["text"], &context[s..e]);
 
@@ -210,7 +303,10 @@ fn bad_lines_name_the_line_and_write_nothing() {
     let run = Run::with_model("sequence_classification");
     for (lines, needle) in [
         (vec![r#"{"text": "the cat"}"#, "not json"], "in.jsonl:2"),
-        (vec![r#"{"text": "the cat"}"#, r#"{"txt": "x"}"#], "missing field `text`"),
+        (
+            vec![r#"{"text": "the cat"}"#, r#"{"txt": "x"}"#],
+            "missing field `text`",
+        ),
         (vec![r#"{"text": 3}"#], "field `text` must be a string"),
     ] {
         run.input(&lines);

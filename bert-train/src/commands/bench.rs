@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::{
     parse_device, BertConfig, BertForSequenceClassification, BertInput, BertModel, HfModel,
     OutputOptions, ParamSource, SequenceLabels,
 };
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -108,7 +108,9 @@ fn random_input(config: &BertConfig, batch: usize, seq: usize, device: &Device) 
     let low = 1000.min(config.vocab_size as u64 - 1);
     let ids: Vec<i64> = (0..batch * seq)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (low + (state >> 33) % (config.vocab_size as u64 - low)) as i64
         })
         .collect();
@@ -145,7 +147,8 @@ pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_no
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads.register::<D>(param.id, g.mul_scalar(self.factor));
+                self.grads
+                    .register::<D>(param.id, g.mul_scalar(self.factor));
             }
         }
     }

@@ -5,13 +5,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use bert_data::tokenizer::{BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy};
+use bert_data::tokenizer::{
+    BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy,
+};
 use bert_model::burn::prelude::{Device, Tensor};
 use bert_model::{
     from_pretrained, parse_device, resolve_model_dir, BertConfig, BertForMaskedLM,
     BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
-    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
-    BertInput, BertModel, HfModel, OutputOptions, ProblemType,
+    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertInput,
+    BertModel, HfModel, OutputOptions, ProblemType,
 };
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
@@ -109,7 +111,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let dir = resolve_model_dir(&args.model)?;
     let config = BertConfig::from_file(dir.join("config.json"))?;
-    let task = args.task.unwrap_or_else(|| Task::from_architectures(&config));
+    let task = args
+        .task
+        .unwrap_or_else(|| Task::from_architectures(&config));
     let tokenizer = BertTokenizer::from_dir(&dir, &TokenizerOverrides::default())
         .with_context(|| format!("cannot load the tokenizer of {}", dir.display()))?;
     let max_len = match args.max_seq_length {
@@ -129,122 +133,166 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let outputs = match task {
         Task::Features => {
             let model = load::<BertModel>(&dir_name, &device)?;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                let out = model.forward(&input, OutputOptions::default());
-                let pooled = out.pooler_output.map(host);
-                (host(out.last_hidden_state), pooled)
-            }, |example, (hidden, pooled), r| {
-                let [_, seq, h] = hidden.1;
-                let len = example.rows[0].len();
-                let mut out = json!({"last_hidden": rows_of(&hidden.0[r * seq * h..], len, h)});
-                if let Some(pooled) = pooled {
-                    let h = pooled.1[1];
-                    out["pooled"] = json!(pooled.0[r * h..(r + 1) * h]);
-                }
-                out
-            })?
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| {
+                    let out = model.forward(&input, OutputOptions::default());
+                    let pooled = out.pooler_output.map(host);
+                    (host(out.last_hidden_state), pooled)
+                },
+                |example, (hidden, pooled), r| {
+                    let [_, seq, h] = hidden.1;
+                    let len = example.rows[0].len();
+                    let mut out = json!({"last_hidden": rows_of(&hidden.0[r * seq * h..], len, h)});
+                    if let Some(pooled) = pooled {
+                        let h = pooled.1[1];
+                        out["pooled"] = json!(pooled.0[r * h..(r + 1) * h]);
+                    }
+                    out
+                },
+            )?
         }
         Task::FillMask => {
             let model = load::<BertForMaskedLM>(&dir_name, &device)?;
             let mask_id = tokenizer.special_ids().mask;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                host(model.forward(&input, None, OutputOptions::default()).logits)
-            }, |example, logits, r| {
-                let [_, seq, vocab] = logits.1;
-                let row = &logits.0[r * seq * vocab..];
-                let enc = &example.rows[0];
-                let mut predictions = Vec::new();
-                for (pos, &id) in enc.ids.iter().enumerate() {
-                    if id != mask_id {
-                        continue;
-                    }
-                    let probs = softmax(&row[pos * vocab..(pos + 1) * vocab]);
-                    let top: Vec<Value> = top_k(&probs, 5)
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |example, logits, r| {
+                    let [_, seq, vocab] = logits.1;
+                    let row = &logits.0[r * seq * vocab..];
+                    let enc = &example.rows[0];
+                    let mut predictions = Vec::new();
+                    for (pos, &id) in enc.ids.iter().enumerate() {
+                        if id != mask_id {
+                            continue;
+                        }
+                        let probs = softmax(&row[pos * vocab..(pos + 1) * vocab]);
+                        let top: Vec<Value> = top_k(&probs, 5)
                         .into_iter()
                         .map(|(i, p)| {
                             json!({"token": tokenizer.id_to_token(i as u32), "id": i, "score": p})
                         })
                         .collect();
-                    predictions.push(json!({"position": pos, "tokens": top}));
-                }
-                let mut out = json!({"predictions": predictions});
-                if args.raw {
-                    out["logits"] = json!(rows_of(row, enc.len(), vocab));
-                }
-                out
-            })?
+                        predictions.push(json!({"position": pos, "tokens": top}));
+                    }
+                    let mut out = json!({"predictions": predictions});
+                    if args.raw {
+                        out["logits"] = json!(rows_of(row, enc.len(), vocab));
+                    }
+                    out
+                },
+            )?
         }
         Task::NextSentence => {
             let model = load::<BertForNextSentencePrediction>(&dir_name, &device)?;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                host(model.forward(&input, None, OutputOptions::default()).logits)
-            }, |_, logits, r| {
-                let row = &logits.0[r * 2..r * 2 + 2];
-                json!({"logits": row, "is_next": row[0] >= row[1]})
-            })?
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |_, logits, r| {
+                    let row = &logits.0[r * 2..r * 2 + 2];
+                    json!({"logits": row, "is_next": row[0] >= row[1]})
+                },
+            )?
         }
         Task::Pretraining => {
             let model = load::<BertForPreTraining>(&dir_name, &device)?;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                let out = model.forward(&input, None, OutputOptions::default());
-                (host(out.prediction_logits), host(out.seq_relationship_logits))
-            }, |example, (mlm, nsp), r| {
-                let [_, seq, vocab] = mlm.1;
-                let len = example.rows[0].len();
-                json!({
-                    "mlm_logits": rows_of(&mlm.0[r * seq * vocab..], len, vocab),
-                    "nsp_logits": nsp.0[r * 2..r * 2 + 2],
-                })
-            })?
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| {
+                    let out = model.forward(&input, None, OutputOptions::default());
+                    (
+                        host(out.prediction_logits),
+                        host(out.seq_relationship_logits),
+                    )
+                },
+                |example, (mlm, nsp), r| {
+                    let [_, seq, vocab] = mlm.1;
+                    let len = example.rows[0].len();
+                    json!({
+                        "mlm_logits": rows_of(&mlm.0[r * seq * vocab..], len, vocab),
+                        "nsp_logits": nsp.0[r * 2..r * 2 + 2],
+                    })
+                },
+            )?
         }
         Task::SequenceClassification => {
             let model = load::<BertForSequenceClassification>(&dir_name, &device)?;
             let problem = ProblemType::of(&config, true);
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                host(model.forward(&input, None, OutputOptions::default()).logits)
-            }, |_, logits, r| {
-                let n = logits.1[1];
-                let row = &logits.0[r * n..(r + 1) * n];
-                match problem {
-                    ProblemType::Regression => json!({"logits": row, "score": row[0]}),
-                    ProblemType::MultiLabel => {
-                        let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
-                        let labels: Vec<String> = (0..n)
-                            .filter(|&i| scores[i] > 0.5)
-                            .map(|i| config.label_name(i))
-                            .collect();
-                        json!({"logits": row, "scores": scores, "labels": labels})
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |_, logits, r| {
+                    let n = logits.1[1];
+                    let row = &logits.0[r * n..(r + 1) * n];
+                    match problem {
+                        ProblemType::Regression => json!({"logits": row, "score": row[0]}),
+                        ProblemType::MultiLabel => {
+                            let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
+                            let labels: Vec<String> = (0..n)
+                                .filter(|&i| scores[i] > 0.5)
+                                .map(|i| config.label_name(i))
+                                .collect();
+                            json!({"logits": row, "scores": scores, "labels": labels})
+                        }
+                        ProblemType::SingleLabel => {
+                            let probs = softmax(row);
+                            let best = argmax(&probs);
+                            json!({"logits": row, "label": config.label_name(best), "score": probs[best]})
+                        }
                     }
-                    ProblemType::SingleLabel => {
-                        let probs = softmax(row);
-                        let best = argmax(&probs);
-                        json!({"logits": row, "label": config.label_name(best), "score": probs[best]})
-                    }
-                }
-            })?
+                },
+            )?
         }
         Task::TokenClassification => {
             let model = load::<BertForTokenClassification>(&dir_name, &device)?;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                host(model.forward(&input, None, OutputOptions::default()).logits)
-            }, |example, logits, r| token_output(example, &logits, r, &tokenizer, &config))?
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |example, logits, r| token_output(example, &logits, r, &tokenizer, &config),
+            )?
         }
         Task::QuestionAnswering => {
             let model = load::<BertForQuestionAnswering>(&dir_name, &device)?;
-            batched(&examples, args.batch_size, &tokenizer, &device, |input, _| {
-                let out = model.forward(&input, None, OutputOptions::default());
-                (host(out.start_logits), host(out.end_logits))
-            }, |example, (starts, ends), r| {
-                let seq = starts.1[1];
-                let len = example.rows[0].len();
-                let start = &starts.0[r * seq..r * seq + len];
-                let end = &ends.0[r * seq..r * seq + len];
-                json!({
-                    "start_logits": start,
-                    "end_logits": end,
-                    "answer": best_span(example, start, end),
-                })
-            })?
+            batched(
+                &examples,
+                args.batch_size,
+                &tokenizer,
+                &device,
+                |input, _| {
+                    let out = model.forward(&input, None, OutputOptions::default());
+                    (host(out.start_logits), host(out.end_logits))
+                },
+                |example, (starts, ends), r| {
+                    let seq = starts.1[1];
+                    let len = example.rows[0].len();
+                    let start = &starts.0[r * seq..r * seq + len];
+                    let end = &ends.0[r * seq..r * seq + len];
+                    json!({
+                        "start_logits": start,
+                        "end_logits": end,
+                        "answer": best_span(example, start, end),
+                    })
+                },
+            )?
         }
         Task::MultipleChoice => {
             let model = load::<BertForMultipleChoice>(&dir_name, &device)?;
@@ -291,7 +339,9 @@ fn host<const D: usize>(t: Tensor<D>) -> Host<D> {
 }
 
 fn rows_of(values: &[f32], rows: usize, width: usize) -> Vec<&[f32]> {
-    (0..rows).map(|i| &values[i * width..(i + 1) * width]).collect()
+    (0..rows)
+        .map(|i| &values[i * width..(i + 1) * width])
+        .collect()
 }
 
 /// Runs the examples (one row each) in batches of `batch_size` and formats each result.
@@ -422,7 +472,9 @@ fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<V
     let mut entities = Vec::new();
     let mut close = |open: &mut Option<Open>| {
         if let Some(e) = open.take() {
-            let text: String = text[e.start.min(text.len())..e.end.min(text.len())].iter().collect();
+            let text: String = text[e.start.min(text.len())..e.end.min(text.len())]
+                .iter()
+                .collect();
             let score = e.scores.iter().sum::<f32>() / e.scores.len() as f32;
             entities.push(json!({
                 "entity": e.kind, "text": text, "start": e.start, "end": e.end, "score": score,
@@ -540,8 +592,8 @@ fn read_examples(
         if line.trim().is_empty() {
             bail!("{}: empty line (expected a JSON object)", at());
         }
-        let value: Value = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
         let Value::Object(fields) = value else {
             bail!("{}: expected a JSON object", at());
         };
@@ -592,7 +644,11 @@ fn encode_example(
                 let Value::String(choice) = choice else {
                     bail!("`choices[{i}]` must be a string, found {choice}");
                 };
-                rows.push(encode(context, Some(choice), TruncationStrategy::LongestFirst)?);
+                rows.push(encode(
+                    context,
+                    Some(choice),
+                    TruncationStrategy::LongestFirst,
+                )?);
             }
             (rows, (context.to_string(), None))
         }
@@ -631,12 +687,20 @@ mod tests {
         let text: Vec<char> = "a b c d e f".chars().collect();
         group_entities(&words(tags), &text)
             .iter()
-            .map(|e| (e["entity"].as_str().unwrap().into(), e["text"].as_str().unwrap().into()))
+            .map(|e| {
+                (
+                    e["entity"].as_str().unwrap().into(),
+                    e["text"].as_str().unwrap().into(),
+                )
+            })
             .collect()
     }
 
     fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-        expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -654,7 +718,10 @@ mod tests {
 
     #[test]
     fn top_k_is_ordered_and_stable() {
-        assert_eq!(top_k(&[0.1, 0.5, 0.5, 0.2], 3), vec![(1, 0.5), (2, 0.5), (3, 0.2)]);
+        assert_eq!(
+            top_k(&[0.1, 0.5, 0.5, 0.2], 3),
+            vec![(1, 0.5), (2, 0.5), (3, 0.2)]
+        );
         let probs = softmax(&[1.0, 2.0, 3.0]);
         assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(argmax(&probs), 2);
