@@ -59,13 +59,7 @@ impl BertLmPredictionHead {
         word_embeddings: &Tensor<2>,
     ) -> Result<Self, LoadError> {
         let h = config.hidden_size;
-        let tied = word_embeddings
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("converted to f32");
-        source.check_tied("cls.predictions.decoder.weight", &tied)?;
+        source.check_tied("cls.predictions.decoder.weight", word_embeddings)?;
         Ok(BertLmPredictionHead {
             transform: source.linear("cls.predictions.transform.dense", h, h)?,
             layer_norm: source.layer_norm(

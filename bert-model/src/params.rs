@@ -329,18 +329,19 @@ impl<'a> ParamSource<'a> {
         Ok(embedding)
     }
 
-    /// Checks that a stored tied copy (`cls.predictions.decoder.weight`) equals `values`, the
-    /// tensor it is tied to; a missing copy is fine, a different one an error.
-    pub(crate) fn check_tied(&mut self, name: &str, values: &[f32]) -> Result<(), LoadError> {
+    /// Checks that a stored tied copy (`cls.predictions.decoder.weight`) equals `tied_to`, the
+    /// tensor it is tied to; a missing copy is fine (and costs nothing), a different one an error.
+    pub(crate) fn check_tied(&mut self, name: &str, tied_to: &Tensor<2>) -> Result<(), LoadError> {
         let (Some(checkpoint), Some(key)) = (self.checkpoint, self.names.get(name)) else {
             return Ok(());
         };
         let tensor = &checkpoint.tensors[key];
         let stored = tensor.to_f32(key)?;
+        let values = host_values(tied_to.clone());
         let difference = if stored.len() == values.len() {
             stored
                 .iter()
-                .zip(values)
+                .zip(&values)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max)
         } else {
@@ -379,11 +380,18 @@ fn is_ignored(key: &str) -> bool {
 /// Tensors under their HF names, row-major f32 with their shapes: what `save_pretrained` writes.
 pub type HfTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
+/// A tensor's values on the host, row-major f32 (reads the device back).
+pub fn host_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("converted to f32")
+}
+
 fn host<const D: usize>(tensor: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
-    let data = tensor.into_data().convert::<f32>();
-    let shape = data.shape().to_vec();
-    let values = data.try_to_vec::<f32>().expect("converted to f32 above");
-    (shape, values)
+    let shape = tensor.dims().to_vec();
+    (shape, host_values(tensor))
 }
 
 /// Adds a tensor.

@@ -9,6 +9,7 @@ use bert_data::tokenizer::{
     BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy,
 };
 use bert_model::burn::prelude::{Device, Tensor};
+use bert_model::params::host_values;
 use bert_model::{
     from_pretrained, parse_device, resolve_model_dir, BertConfig, BertForMaskedLM,
     BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
@@ -138,7 +139,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| {
+                |input| {
                     let out = model.forward(&input, OutputOptions::default());
                     let pooled = out.pooler_output.map(host);
                     (host(out.last_hidden_state), pooled)
@@ -163,7 +164,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
                 |example, logits, r| {
                     let [_, seq, vocab] = logits.1;
                     let row = &logits.0[r * seq * vocab..];
@@ -197,7 +198,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
                 |_, logits, r| {
                     let row = &logits.0[r * 2..r * 2 + 2];
                     json!({"logits": row, "is_next": row[0] >= row[1]})
@@ -211,7 +212,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| {
+                |input| {
                     let out = model.forward(&input, None, OutputOptions::default());
                     (
                         host(out.prediction_logits),
@@ -236,7 +237,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
                 |_, logits, r| {
                     let n = logits.1[1];
                     let row = &logits.0[r * n..(r + 1) * n];
@@ -266,7 +267,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| host(model.forward(&input, None, OutputOptions::default()).logits),
+                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
                 |example, logits, r| token_output(example, &logits, r, &tokenizer, &config),
             )?
         }
@@ -277,7 +278,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 args.batch_size,
                 &tokenizer,
                 &device,
-                |input, _| {
+                |input| {
                     let out = model.forward(&input, None, OutputOptions::default());
                     (host(out.start_logits), host(out.end_logits))
                 },
@@ -330,12 +331,7 @@ type Host<const D: usize> = (Vec<f32>, [usize; D]);
 
 fn host<const D: usize>(t: Tensor<D>) -> Host<D> {
     let dims = t.dims();
-    let values = t
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("converted to f32");
-    (values, dims)
+    (host_values(t), dims)
 }
 
 fn rows_of(values: &[f32], rows: usize, width: usize) -> Vec<&[f32]> {
@@ -350,7 +346,7 @@ fn batched<T>(
     batch_size: usize,
     tokenizer: &BertTokenizer,
     device: &Device,
-    forward: impl Fn(BertInput, usize) -> T,
+    forward: impl Fn(BertInput) -> T,
     format: impl Fn(&Example, &T, usize) -> Value,
 ) -> Result<Vec<Value>> {
     let pad = tokenizer.special_ids().pad;
@@ -361,7 +357,7 @@ fn batched<T>(
             .map(|e| (e.rows[0].ids.clone(), e.rows[0].type_ids.clone()))
             .collect();
         let input = BertInput::from_rows(&rows, pad, device);
-        let result = forward(input, chunk.len());
+        let result = forward(input);
         for (r, example) in chunk.iter().enumerate() {
             outputs.push(format(example, &result, r));
         }
