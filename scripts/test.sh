@@ -2,7 +2,7 @@
 # The project's test command (README): unit, parity and CLI tests; the model parity tests again on
 # the wgpu and libtorch devices when their prerequisites are installed (a Vulkan driver; the torch
 # venv of scripts/torch-venv.sh); then the held-out tokenizer parity check against transformers.
-# Needs scripts/fetch-assets.sh to have run.
+# Needs scripts/fetch-assets.sh and scripts/fetch-data.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"

@@ -32,9 +32,9 @@ pub use heads::{
     QuestionAnsweringOutput, SequenceLabels, TokenClassifierOutput,
 };
 pub use model::{BertInput, BertModel, BertOutput, OutputOptions};
-pub use params::{HfTensors, LoadError, LoadReport, ParamSource};
+pub use params::{host_values, HfTensors, LoadError, LoadReport, ParamSource};
 pub use pretrained::{
-    from_checkpoint, from_pretrained, resolve_model_dir, save_pretrained, Pretrained,
-    PretrainedError,
+    from_checkpoint, from_pretrained, resolve_model_dir, save_pretrained, write_text_atomically,
+    Pretrained, PretrainedError,
 };
-pub use weights::{Checkpoint, StoredDType, StoredTensor, WeightsError};
+pub use weights::{write_safetensors, Checkpoint, StoredDType, StoredTensor, WeightsError};

@@ -21,6 +21,12 @@ enum Command {
     /// Run a model (any BERT head) over a JSONL file: features, fill-mask, classification,
     /// tagging, question answering, multiple choice.
     Predict(commands::predict::PredictArgs),
+    /// Fine-tune a pretrained model on CSV/TSV/JSONL/CoNLL data (configs/*.toml).
+    FineTune(commands::fine_tune::FineTuneArgs),
+    /// Metrics of a fine-tuned model on the validation or test split of a config.
+    Evaluate(commands::fine_tune::EvaluateArgs),
+    /// Write a checkpoint as an HF model directory that transformers loads.
+    Export(commands::fine_tune::ExportArgs),
     /// Time inference and a training step on each device (see experiments/bench).
     Bench(commands::bench::BenchArgs),
 }
@@ -31,6 +37,9 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::FineTune(args) => commands::fine_tune::run(&args),
+        Command::Evaluate(args) => commands::fine_tune::evaluate(&args),
+        Command::Export(args) => commands::fine_tune::export(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,12 +11,12 @@ use bert_model::{
     parse_device, BertConfig, BertForSequenceClassification, BertInput, BertModel, HfModel,
     OutputOptions, ParamSource, SequenceLabels,
 };
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use clap::Args;
 use serde_json::{json, Value};
 
 use super::io::write_atomically;
+use bert_train::optim::clip_grad_norm;
 
 /// Arguments of `bert-train bench`.
 #[derive(Args, Debug)]
@@ -120,50 +120,6 @@ fn random_input(config: &BertConfig, batch: usize, seq: usize, device: &Device) 
         attention_mask: Some(make(vec![1; batch * seq])),
         token_type_ids: Some(make(vec![0; batch * seq])),
     }
-}
-
-/// Scales every gradient so that their global L2 norm is at most `max_norm` (torch's
-/// `clip_grad_norm_`), and returns the norm before clipping.
-pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
-    struct SquaredSum<'a> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for SquaredSum<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let part = g.square().sum();
-                self.total = Some(match self.total.take() {
-                    Some(t) => t + part,
-                    None => part,
-                });
-            }
-        }
-    }
-    struct Scale<'a> {
-        grads: &'a mut GradientsParams,
-        factor: f32,
-    }
-    impl ModuleVisitor for Scale<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads
-                    .register::<D>(param.id, g.mul_scalar(self.factor));
-            }
-        }
-    }
-    let mut sum = SquaredSum { grads, total: None };
-    module.visit(&mut sum);
-    let norm = sum
-        .total
-        .map(|t| t.sqrt().into_scalar::<f32>())
-        .unwrap_or(0.0);
-    let factor = max_norm / (norm + 1e-6);
-    // A NaN norm scales by NaN, as torch does.
-    if factor < 1.0 || factor.is_nan() {
-        module.visit(&mut Scale { grads, factor });
-    }
-    norm
 }
 
 fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Value> {

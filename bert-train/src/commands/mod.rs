@@ -1,6 +1,7 @@
-//! One module per subcommand.
+//! The subcommands of `bert-train`.
 
 pub mod bench;
+pub mod fine_tune;
 pub mod io;
 pub mod predict;
 pub mod tokenize;

@@ -1,0 +1,154 @@
+//! `bert-train fine-tune`, `evaluate` and `export`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use bert_model::{
+    parse_device, BertConfig, BertForSequenceClassification, BertForTokenClassification,
+    Checkpoint, HfModel,
+};
+use bert_train::config::FineTuneConfig;
+use bert_train::export::write_tokenizer;
+use bert_train::trainer::{evaluate_dir, fine_tune, load_tokenizer};
+use clap::Args;
+
+/// Arguments of `bert-train fine-tune`.
+#[derive(Args, Debug)]
+pub struct FineTuneArgs {
+    /// The run's TOML configuration (see configs/).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Override a config key, e.g. `--set training.learning_rate=3e-5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue from the newest complete checkpoint in the output directory.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Runs `bert-train fine-tune`.
+pub fn run(args: &FineTuneArgs) -> Result<()> {
+    let config = FineTuneConfig::load(&args.config, &args.overrides)?;
+    fine_tune(&config, args.resume)?;
+    Ok(())
+}
+
+/// Arguments of `bert-train evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// A fine-tuned model directory (a run's `model/`, a checkpoint, or an export).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// The run's configuration (for the data files and columns).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Which split: validation or test.
+    #[arg(long, default_value = "validation")]
+    pub split: String,
+    /// Print the metrics as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Override a config key (repeatable), as for fine-tune.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Runs `bert-train evaluate`.
+pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let config = FineTuneConfig::load(&args.config, &args.overrides)?;
+    let metrics = evaluate_dir(&config, &args.model, &args.split)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&metrics)?);
+    } else {
+        for (k, v) in &metrics {
+            println!("{}_{k} = {v:.6}", args.split);
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `bert-train export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A checkpoint (`OUTPUT_DIR/checkpoints/step-N`) or a run's `model/` directory.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// The directory to write (created; must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+fn load_and_save<M: HfModel>(
+    config: &BertConfig,
+    checkpoint: &Checkpoint,
+    out: &std::path::Path,
+) -> Result<()> {
+    let device = parse_device("cpu")?;
+    let (model, report) = bert_model::from_checkpoint::<M>(config, checkpoint, &device, 0)?;
+    if !report.initialized.is_empty() {
+        bail!(
+            "the checkpoint lacks tensors of {}: {}",
+            M::ARCHITECTURE,
+            report.initialized.join(", ")
+        );
+    }
+    bert_model::save_pretrained(&model, config, out)?;
+    Ok(())
+}
+
+/// Runs `bert-train export`: reads the checkpoint's model, checks that it loads whole, and
+/// writes an HF directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json,
+/// special_tokens_map.json) that transformers' `AutoModelFor...` and `AutoTokenizer` read.
+pub fn export(args: &ExportArgs) -> Result<()> {
+    let dir = &args.checkpoint;
+    let config = BertConfig::from_file(dir.join("config.json"))
+        .with_context(|| format!("{} is not a model directory", dir.display()))?;
+    let checkpoint = Checkpoint::open_dir(dir)?;
+    let tokenizer = load_tokenizer(dir)?;
+    if args.out.exists()
+        && std::fs::read_dir(&args.out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} exists and is not empty", args.out.display());
+    }
+    let parent = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".export-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+    let architecture = config
+        .architectures
+        .as_ref()
+        .and_then(|a| a.first().cloned())
+        .unwrap_or_default();
+    match architecture.as_str() {
+        "BertForSequenceClassification" => {
+            load_and_save::<BertForSequenceClassification>(&config, &checkpoint, tmp.path())?
+        }
+        "BertForTokenClassification" => {
+            load_and_save::<BertForTokenClassification>(&config, &checkpoint, tmp.path())?
+        }
+        other => bail!(
+            "{}: architecture `{other}` cannot be exported yet (fine-tuned heads: \
+             BertForSequenceClassification, BertForTokenClassification)",
+            dir.display()
+        ),
+    }
+    let max_len = tokenizer
+        .model_max_length()
+        .unwrap_or(config.max_position_embeddings);
+    write_tokenizer(&tokenizer, tmp.path(), max_len)?;
+    if args.out.exists() {
+        std::fs::remove_dir(&args.out)?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &args.out)
+        .with_context(|| format!("cannot move the export to {}", args.out.display()))?;
+    println!("exported {} to {}", architecture, args.out.display());
+    Ok(())
+}

@@ -1,0 +1,951 @@
+//! The fine-tuning configuration: a TOML file, with `--set key=value` overrides.
+//!
+//! Every key is checked in one pass, so that one run reports every mistake at once: unknown
+//! keys (with the valid ones of their table), values of the wrong type, and values out of range.
+//! A key left out takes the default of transformers' `Trainer` / `TrainingArguments`, so that a
+//! run here and one there with the same file agree.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use bert_data::readers::{Format, OnBadRow};
+use bert_model::BertConfig;
+use toml::{Table, Value};
+
+/// A configuration that could not be read or is not valid: every problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The text is not TOML.
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A `--set` override is malformed.
+    #[error("--set {0}: expected KEY=VALUE with KEY like training.learning_rate")]
+    Override(String),
+    /// One or more keys are missing, unknown, of the wrong type or out of range.
+    #[error("{path}: invalid config:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+/// What is fine-tuned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// One label (or score) per text or pair: `BertForSequenceClassification`.
+    SequenceClassification,
+    /// One label per word: `BertForTokenClassification`.
+    TokenClassification,
+}
+
+impl TaskKind {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::SequenceClassification => "sequence-classification",
+            TaskKind::TokenClassification => "token-classification",
+        }
+    }
+}
+
+/// Where the model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// A pretrained checkpoint: a directory in the HF layout or a hub id.
+    Pretrained(String),
+    /// Random initialisation from a config (`[model.config]`), with the tokenizer of a model
+    /// directory or a `vocab.txt` (`model.tokenizer`).
+    Random {
+        /// The architecture.
+        config: Box<BertConfig>,
+        /// A model directory or a vocab.txt.
+        tokenizer: String,
+    },
+}
+
+/// The learning-rate schedule after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Linear decay to 0 at the last step (transformers' default).
+    Linear,
+    /// Half a cosine wave down to 0.
+    Cosine,
+    /// Constant.
+    Constant,
+}
+
+/// The `[data]` table.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    /// Training file.
+    pub train: PathBuf,
+    /// Validation file (evaluated during training and at the end).
+    pub validation: Option<PathBuf>,
+    /// Test file (evaluated at the end).
+    pub test: Option<PathBuf>,
+    /// File format; from each file's extension when not given.
+    pub format: Option<Format>,
+    /// Column (CSV/TSV header or JSONL key) of the text; for token classification in JSONL,
+    /// the key of the token list (default `tokens`).
+    pub text_column: String,
+    /// Column of the second text of pairs.
+    pub text_pair_column: Option<String>,
+    /// Column of the label; for token classification in JSONL, the key of the tag list
+    /// (default `tags`).
+    pub label_column: String,
+    /// CoNLL: the token column (0-based).
+    pub token_column: usize,
+    /// CoNLL: the tag column (0-based; default the last).
+    pub tag_column: Option<usize>,
+    /// Maximum tokens per row, `[CLS]` and `[SEP]` included.
+    pub max_seq_length: usize,
+    /// The label list, in id order; else collected from the training set, sorted.
+    pub labels: Option<Vec<String>>,
+    /// What to do with malformed rows.
+    pub on_bad_row: OnBadRow,
+    /// Use only the first N training rows.
+    pub max_train_rows: Option<usize>,
+    /// Use only the first N rows of the validation and test files.
+    pub max_eval_rows: Option<usize>,
+}
+
+/// The `[training]` table. Defaults are transformers' `TrainingArguments` defaults.
+#[derive(Debug, Clone)]
+pub struct TrainingConfig {
+    /// Passes over the training data (default 3).
+    pub epochs: usize,
+    /// Optimizer steps in all; wins over `epochs` when set.
+    pub max_steps: Option<usize>,
+    /// Rows per forward pass (default 8).
+    pub batch_size: usize,
+    /// Rows per evaluation batch (default 8).
+    pub eval_batch_size: usize,
+    /// Forward passes per optimizer step (default 1).
+    pub gradient_accumulation_steps: usize,
+    /// Peak learning rate (default 5e-5).
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay (default 0); biases and LayerNorm weights are never decayed.
+    pub weight_decay: f64,
+    /// AdamW beta1 (default 0.9).
+    pub adam_beta1: f64,
+    /// AdamW beta2 (default 0.999).
+    pub adam_beta2: f64,
+    /// AdamW epsilon (default 1e-8).
+    pub adam_epsilon: f64,
+    /// Warmup as a fraction of the total steps (default 0).
+    pub warmup_ratio: f64,
+    /// Warmup steps; wins over `warmup_ratio` when set.
+    pub warmup_steps: Option<usize>,
+    /// Schedule after warmup (default linear).
+    pub lr_scheduler: Schedule,
+    /// Clip gradients to this global L2 norm (default 1.0; 0 turns clipping off).
+    pub max_grad_norm: f64,
+    /// Seed of the head's initialisation, the data order and dropout (default 42).
+    pub seed: u64,
+    /// Device (any `--device` value of `predict`; default cpu).
+    pub device: String,
+    /// Evaluate every N optimizer steps; 0 at the end of each epoch.
+    pub eval_every_steps: usize,
+    /// Checkpoint every N optimizer steps; 0 at the end of each epoch.
+    pub checkpoint_every_steps: usize,
+    /// Checkpoints kept (the newest ones; default 2).
+    pub keep_checkpoints: usize,
+    /// Log the training loss every N optimizer steps (default 10).
+    pub log_every_steps: usize,
+    /// Batch rows of similar length together (default false).
+    pub group_by_length: bool,
+    /// Threads preparing batches ahead of the model (default 1; 0 prepares them inline).
+    pub loader_workers: usize,
+    /// Stop when the validation metric has not improved for N evaluations (default: never).
+    pub early_stopping_patience: Option<usize>,
+    /// The metric that picks the best evaluation and drives early stopping (default: the
+    /// validation loss, or the task's main metric when given, e.g. "f1").
+    pub metric_for_best_model: Option<String>,
+}
+
+/// A whole fine-tuning configuration.
+#[derive(Debug, Clone)]
+pub struct FineTuneConfig {
+    /// The task.
+    pub task: TaskKind,
+    /// `regression` for float labels (MSE loss, one output), else classification.
+    pub regression: bool,
+    /// The model to start from.
+    pub model: ModelSource,
+    /// Where checkpoints, metrics and the final model go.
+    pub output_dir: PathBuf,
+    /// Data files and columns.
+    pub data: DataConfig,
+    /// Hyperparameters and the training schedule.
+    pub training: TrainingConfig,
+    /// The configuration as TOML (overrides applied), copied into the output directory.
+    pub text: String,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "task",
+    "problem_type",
+    "model",
+    "output_dir",
+    "data",
+    "training",
+];
+const DATA_KEYS: &[&str] = &[
+    "train",
+    "validation",
+    "test",
+    "format",
+    "text_column",
+    "text_pair_column",
+    "label_column",
+    "token_column",
+    "tag_column",
+    "max_seq_length",
+    "labels",
+    "on_bad_row",
+    "max_train_rows",
+    "max_eval_rows",
+];
+const TRAINING_KEYS: &[&str] = &[
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "eval_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "warmup_ratio",
+    "warmup_steps",
+    "lr_scheduler",
+    "max_grad_norm",
+    "seed",
+    "device",
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "log_every_steps",
+    "group_by_length",
+    "loader_workers",
+    "early_stopping_patience",
+    "metric_for_best_model",
+];
+const MODEL_KEYS: &[&str] = &["config", "tokenizer"];
+
+/// Reads one table's keys, noting every problem instead of stopping at the first.
+struct Section<'a> {
+    name: &'static str,
+    table: Table,
+    known: &'static [&'static str],
+    problems: &'a mut Vec<String>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+impl<'a> Section<'a> {
+    fn new(
+        name: &'static str,
+        table: Table,
+        known: &'static [&'static str],
+        problems: &'a mut Vec<String>,
+    ) -> Self {
+        Section {
+            name,
+            table,
+            known,
+            problems,
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.name.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.name)
+        }
+    }
+
+    fn wrong(&mut self, key: &str, expected: &str, found: &Value) {
+        let message = format!(
+            "`{}`: expected {expected}, found {} ({found})",
+            self.path(key),
+            type_name(found)
+        );
+        self.problems.push(message);
+    }
+
+    fn problem(&mut self, key: &str, message: impl std::fmt::Display) {
+        let message = format!("`{}`: {message}", self.path(key));
+        self.problems.push(message);
+    }
+
+    fn raw(&mut self, key: &str) -> Option<Value> {
+        debug_assert!(self.known.contains(&key), "{key} is listed");
+        self.table.remove(key)
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.raw(key)? {
+            Value::String(s) => Some(s),
+            other => {
+                self.wrong(key, "a string", &other);
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, key: &str) -> Option<String> {
+        let value = self.string(key);
+        if value.is_none() && !self.problems.iter().any(|p| p.contains(&self.path(key))) {
+            self.problem(key, "missing (required)");
+        }
+        value
+    }
+
+    fn count(&mut self, key: &str) -> Option<usize> {
+        match self.raw(key)? {
+            Value::Integer(i) if i >= 0 => Some(i as usize),
+            other => {
+                self.wrong(key, "a non-negative integer", &other);
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, key: &str) -> Option<f64> {
+        match self.raw(key)? {
+            Value::Float(f) => Some(f),
+            Value::Integer(i) => Some(i as f64),
+            other => {
+                self.wrong(key, "a number", &other);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Option<bool> {
+        match self.raw(key)? {
+            Value::Boolean(b) => Some(b),
+            other => {
+                self.wrong(key, "true or false", &other);
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str) -> Option<Vec<String>> {
+        match self.raw(key)? {
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for item in &items {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        Value::Integer(i) => out.push(i.to_string()),
+                        other => {
+                            self.wrong(key, "an array of strings", other);
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                self.wrong(key, "an array of strings", &other);
+                None
+            }
+        }
+    }
+
+    /// A number within `[low, high]`.
+    fn ranged(&mut self, key: &str, low: f64, high: f64) -> Option<f64> {
+        let v = self.number(key)?;
+        if !(low..=high).contains(&v) {
+            self.problem(key, format!("{v} is outside [{low}, {high}]"));
+            return None;
+        }
+        Some(v)
+    }
+
+    /// Reports the keys nobody asked for.
+    fn finish(self) {
+        let table = if self.name.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("[{}]", self.name)
+        };
+        for key in self.table.keys() {
+            self.problems.push(format!(
+                "unknown key `{}` in {table}; valid keys: {}",
+                if self.name.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.name)
+                },
+                self.known.join(", ")
+            ));
+        }
+    }
+}
+
+fn sub_table(value: Option<Value>, name: &str, problems: &mut Vec<String>) -> Table {
+    match value {
+        None => Table::new(),
+        Some(Value::Table(t)) => t,
+        Some(other) => {
+            problems.push(format!(
+                "`{name}`: expected a table, found {}",
+                type_name(&other)
+            ));
+            Table::new()
+        }
+    }
+}
+
+/// Applies `key=value` overrides (`training.learning_rate=3e-5`, `output_dir=runs/x`): the value
+/// is read as TOML, or taken as a string when it is not TOML (`device=cpu`).
+pub fn apply_overrides(table: &mut Table, overrides: &[String]) -> Result<(), ConfigError> {
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            return Err(ConfigError::Override(item.clone()));
+        };
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::Override(item.clone()));
+        }
+        let raw = raw.trim();
+        let value = match format!("v = {raw}").parse::<Table>() {
+            Ok(mut t) => t.remove("v").unwrap_or(Value::String(raw.to_string())),
+            Err(_) => Value::String(raw.to_string()),
+        };
+        let mut current = &mut *table;
+        for part in &parts[..parts.len() - 1] {
+            let entry = current
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Table(Table::new()));
+            current = match entry {
+                Value::Table(t) => t,
+                _ => return Err(ConfigError::Override(item.clone())),
+            };
+        }
+        current.insert(parts[parts.len() - 1].to_string(), value);
+    }
+    Ok(())
+}
+
+impl FineTuneConfig {
+    /// Reads `path`, applies `overrides` and validates the result.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Parses TOML text (`path` names it in errors), applies `overrides` and validates.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: e.to_string().trim().to_string(),
+            })?;
+        apply_overrides(&mut table, overrides)?;
+        let merged = toml::to_string(&table).unwrap_or_else(|_| text.to_string());
+        let mut problems = Vec::new();
+        let config = Self::validate(table, &mut problems);
+        match config {
+            Some(mut config) if problems.is_empty() => {
+                config.text = merged;
+                Ok(config)
+            }
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+
+    fn validate(table: Table, problems: &mut Vec<String>) -> Option<Self> {
+        let mut top = Section::new("", table, TOP_KEYS, problems);
+        let task = match top.string("task").as_deref() {
+            Some("sequence-classification") => Some(TaskKind::SequenceClassification),
+            Some("token-classification") => Some(TaskKind::TokenClassification),
+            Some(other @ ("question-answering" | "multiple-choice" | "masked-lm")) => {
+                top.problem(
+                    "task",
+                    format!("`{other}` is not supported by fine-tune yet; supported: sequence-classification, token-classification"),
+                );
+                None
+            }
+            Some(other) => {
+                top.problem(
+                    "task",
+                    format!("unknown task `{other}`; expected sequence-classification or token-classification"),
+                );
+                None
+            }
+            None => {
+                if !top.problems.iter().any(|p| p.contains("`task`")) {
+                    top.problem("task", "missing (required)");
+                }
+                None
+            }
+        };
+        let regression = match top.string("problem_type").as_deref() {
+            None | Some("single_label_classification") => false,
+            Some("regression") => true,
+            Some(other) => {
+                top.problem(
+                    "problem_type",
+                    format!(
+                        "unknown `{other}`; expected regression or single_label_classification"
+                    ),
+                );
+                false
+            }
+        };
+        if regression && task == Some(TaskKind::TokenClassification) {
+            top.problem(
+                "problem_type",
+                "regression is for sequence-classification only",
+            );
+        }
+        let model_value = top.raw("model");
+        let output_dir = top.required_string("output_dir").map(PathBuf::from);
+        let data_table = top.raw("data");
+        let training_table = top.raw("training");
+        top.finish();
+
+        let model = match model_value {
+            Some(Value::String(s)) => Some(ModelSource::Pretrained(s)),
+            Some(Value::Table(t)) => {
+                let mut section = Section::new("model", t, MODEL_KEYS, problems);
+                let config = section.raw("config");
+                let tokenizer = section.required_string("tokenizer");
+                section.finish();
+                let config = match config {
+                    Some(Value::Table(t)) => {
+                        let json = serde_json::to_string(&t).unwrap_or_default();
+                        match BertConfig::from_json_str(&json, Path::new("[model.config]")) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                problems.push(format!("`model.config`: {e}"));
+                                None
+                            }
+                        }
+                    }
+                    Some(other) => {
+                        problems.push(format!(
+                            "`model.config`: expected a table, found {}",
+                            type_name(&other)
+                        ));
+                        None
+                    }
+                    None => {
+                        problems
+                            .push("`model.config`: missing (a table of config.json keys)".into());
+                        None
+                    }
+                };
+                match (config, tokenizer) {
+                    (Some(config), Some(tokenizer)) => Some(ModelSource::Random {
+                        config: Box::new(config),
+                        tokenizer,
+                    }),
+                    _ => None,
+                }
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "`model`: expected a path or hub id, or a [model] table with `config`, found {}",
+                    type_name(&other)
+                ));
+                None
+            }
+            None => {
+                problems.push("`model`: missing (required)".into());
+                None
+            }
+        };
+
+        let data = Self::data(
+            sub_table(data_table, "data", problems),
+            task.unwrap_or(TaskKind::SequenceClassification),
+            problems,
+        );
+        let training = Self::training(sub_table(training_table, "training", problems), problems);
+        Some(FineTuneConfig {
+            task: task?,
+            regression,
+            model: model?,
+            output_dir: output_dir?,
+            data: data?,
+            training: training?,
+            text: String::new(),
+        })
+    }
+
+    fn data(table: Table, task: TaskKind, problems: &mut Vec<String>) -> Option<DataConfig> {
+        let mut s = Section::new("data", table, DATA_KEYS, problems);
+        let tokens = task == TaskKind::TokenClassification;
+        let train = s.required_string("train").map(PathBuf::from);
+        let validation = s.string("validation").map(PathBuf::from);
+        let test = s.string("test").map(PathBuf::from);
+        let format = match s.string("format").as_deref() {
+            None => None,
+            Some("csv") => Some(Format::Csv),
+            Some("tsv") => Some(Format::Tsv),
+            Some("jsonl") => Some(Format::Jsonl),
+            Some("conll") => Some(Format::Conll),
+            Some(other) => {
+                s.problem(
+                    "format",
+                    format!("unknown `{other}`; expected csv, tsv, jsonl or conll"),
+                );
+                None
+            }
+        };
+        if let Some(f) = format {
+            let ok = if tokens {
+                matches!(f, Format::Conll | Format::Jsonl)
+            } else {
+                !matches!(f, Format::Conll)
+            };
+            if !ok {
+                s.problem(
+                    "format",
+                    if tokens {
+                        "token-classification reads conll or jsonl"
+                    } else {
+                        "sequence-classification reads csv, tsv or jsonl"
+                    },
+                );
+            }
+        }
+        let default_text = if tokens { "tokens" } else { "text" };
+        let default_label = if tokens { "tags" } else { "label" };
+        let text_column = s.string("text_column").unwrap_or(default_text.into());
+        let text_pair_column = s.string("text_pair_column");
+        if tokens && text_pair_column.is_some() {
+            s.problem("text_pair_column", "not used by token-classification");
+        }
+        let label_column = s.string("label_column").unwrap_or(default_label.into());
+        let token_column = s.count("token_column").unwrap_or(0);
+        let tag_column = s.count("tag_column");
+        let max_seq_length = s.count("max_seq_length").unwrap_or(128);
+        if max_seq_length < 3 {
+            s.problem(
+                "max_seq_length",
+                "must be at least 3 ([CLS], a token, [SEP])",
+            );
+        }
+        let labels = s.strings("labels");
+        if labels.as_ref().is_some_and(|l| l.is_empty()) {
+            s.problem("labels", "must not be empty");
+        }
+        let on_bad_row = match s.string("on_bad_row").as_deref() {
+            None | Some("error") => OnBadRow::Error,
+            Some("skip") => OnBadRow::Skip,
+            Some(other) => {
+                s.problem(
+                    "on_bad_row",
+                    format!("unknown `{other}`; expected error or skip"),
+                );
+                OnBadRow::Error
+            }
+        };
+        let max_train_rows = s.count("max_train_rows");
+        let max_eval_rows = s.count("max_eval_rows");
+        s.finish();
+        Some(DataConfig {
+            train: train?,
+            validation,
+            test,
+            format,
+            text_column,
+            text_pair_column,
+            label_column,
+            token_column,
+            tag_column,
+            max_seq_length,
+            labels,
+            on_bad_row,
+            max_train_rows,
+            max_eval_rows,
+        })
+    }
+
+    fn training(table: Table, problems: &mut Vec<String>) -> Option<TrainingConfig> {
+        let mut s = Section::new("training", table, TRAINING_KEYS, problems);
+        let positive = |s: &mut Section, key: &str, default: usize| {
+            let v = s.count(key).unwrap_or(default);
+            if v == 0 {
+                s.problem(key, "must be at least 1");
+            }
+            v.max(1)
+        };
+        let epochs = s.count("epochs").unwrap_or(3);
+        let max_steps = s.count("max_steps");
+        if epochs == 0 && max_steps.is_none() {
+            s.problem("epochs", "must be at least 1 (or set max_steps)");
+        }
+        if max_steps == Some(0) {
+            s.problem("max_steps", "must be at least 1");
+        }
+        let batch_size = positive(&mut s, "batch_size", 8);
+        let eval_batch_size = positive(&mut s, "eval_batch_size", 8);
+        let gradient_accumulation_steps = positive(&mut s, "gradient_accumulation_steps", 1);
+        let learning_rate = s.ranged("learning_rate", 0.0, 1.0).unwrap_or(5e-5);
+        let weight_decay = s.ranged("weight_decay", 0.0, 1.0).unwrap_or(0.0);
+        let adam_beta1 = s.ranged("adam_beta1", 0.0, 0.999_999).unwrap_or(0.9);
+        let adam_beta2 = s.ranged("adam_beta2", 0.0, 0.999_999_999).unwrap_or(0.999);
+        let adam_epsilon = s.ranged("adam_epsilon", 0.0, 1.0).unwrap_or(1e-8);
+        let warmup_ratio = s.ranged("warmup_ratio", 0.0, 1.0).unwrap_or(0.0);
+        let warmup_steps = s.count("warmup_steps");
+        let lr_scheduler = match s.string("lr_scheduler").as_deref() {
+            None | Some("linear") => Schedule::Linear,
+            Some("cosine") => Schedule::Cosine,
+            Some("constant") => Schedule::Constant,
+            Some(other) => {
+                s.problem(
+                    "lr_scheduler",
+                    format!("unknown `{other}`; expected linear, cosine or constant"),
+                );
+                Schedule::Linear
+            }
+        };
+        let max_grad_norm = s.ranged("max_grad_norm", 0.0, f64::MAX).unwrap_or(1.0);
+        let seed = s.count("seed").unwrap_or(42) as u64;
+        let device = s.string("device").unwrap_or_else(|| "cpu".into());
+        if let Err(e) = bert_model::parse_device(&device) {
+            s.problem("device", e);
+        }
+        let eval_every_steps = s.count("eval_every_steps").unwrap_or(0);
+        let checkpoint_every_steps = s.count("checkpoint_every_steps").unwrap_or(500);
+        let keep_checkpoints = positive(&mut s, "keep_checkpoints", 2);
+        let log_every_steps = positive(&mut s, "log_every_steps", 10);
+        let group_by_length = s.boolean("group_by_length").unwrap_or(false);
+        let loader_workers = s.count("loader_workers").unwrap_or(1);
+        let early_stopping_patience = s.count("early_stopping_patience");
+        let metric_for_best_model = s.string("metric_for_best_model");
+        s.finish();
+        Some(TrainingConfig {
+            epochs,
+            max_steps,
+            batch_size,
+            eval_batch_size,
+            gradient_accumulation_steps,
+            learning_rate,
+            weight_decay,
+            adam_beta1,
+            adam_beta2,
+            adam_epsilon,
+            warmup_ratio,
+            warmup_steps,
+            lr_scheduler,
+            max_grad_norm,
+            seed,
+            device,
+            eval_every_steps,
+            checkpoint_every_steps,
+            keep_checkpoints,
+            log_every_steps,
+            group_by_length,
+            loader_workers,
+            early_stopping_patience,
+            metric_for_best_model,
+        })
+    }
+
+    /// A short human summary of the run (for the first lines of output).
+    pub fn summary(&self) -> String {
+        let t = &self.training;
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "task {}{}, lr {}, batch {} x {} accumulation, ",
+            self.task.name(),
+            if self.regression { " (regression)" } else { "" },
+            t.learning_rate,
+            t.batch_size,
+            t.gradient_accumulation_steps
+        );
+        match t.max_steps {
+            Some(n) => {
+                let _ = write!(out, "{n} steps");
+            }
+            None => {
+                let _ = write!(out, "{} epochs", t.epochs);
+            }
+        }
+        let _ = write!(out, ", seed {}, device {}", t.seed, t.device);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+task = "sequence-classification"
+model = "models/minilm"
+output_dir = "runs/x"
+[data]
+train = "train.csv"
+validation = "dev.csv"
+text_column = "sentence"
+[training]
+epochs = 2
+learning_rate = 3e-5
+"#;
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<FineTuneConfig, ConfigError> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        FineTuneConfig::parse(text, Path::new("run.toml"), &overrides)
+    }
+
+    #[test]
+    fn defaults_are_the_trainer_defaults() {
+        let c = parse(GOOD, &[]).unwrap();
+        let t = &c.training;
+        assert_eq!(t.epochs, 2);
+        assert_eq!(t.learning_rate, 3e-5);
+        assert_eq!(t.batch_size, 8);
+        assert_eq!(t.weight_decay, 0.0);
+        assert_eq!(
+            (t.adam_beta1, t.adam_beta2, t.adam_epsilon),
+            (0.9, 0.999, 1e-8)
+        );
+        assert_eq!(t.warmup_ratio, 0.0);
+        assert_eq!(t.max_grad_norm, 1.0);
+        assert_eq!(t.lr_scheduler, Schedule::Linear);
+        assert_eq!(t.seed, 42);
+        assert_eq!(c.data.max_seq_length, 128);
+        assert_eq!(c.data.label_column, "label");
+        assert!(!c.regression);
+    }
+
+    #[test]
+    fn overrides_apply_before_validation() {
+        let c = parse(
+            GOOD,
+            &[
+                "training.learning_rate=1e-4",
+                "output_dir=runs/y",
+                "training.device=cpu",
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.training.learning_rate, 1e-4);
+        assert_eq!(c.output_dir, PathBuf::from("runs/y"));
+        assert!(
+            c.text.contains("1e-4") || c.text.contains("0.0001"),
+            "{}",
+            c.text
+        );
+        assert!(matches!(
+            parse(GOOD, &["training.learning_rate"]),
+            Err(ConfigError::Override(_))
+        ));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+task = "sequence-classification"
+model = "m"
+output_dir = "o"
+colour = "blue"
+[data]
+train = "t.csv"
+format = "xml"
+[training]
+lr = 1e-5
+batch_size = "big"
+warmup_ratio = 2.0
+device = "tpu"
+"#;
+        let err = parse(text, &[]).unwrap_err().to_string();
+        for needle in [
+            "unknown key `colour` in the top level; valid keys: task, problem_type",
+            "unknown key `training.lr` in [training]; valid keys: epochs, max_steps",
+            "`data.format`: unknown `xml`",
+            "`training.batch_size`: expected a non-negative integer, found a string",
+            "`training.warmup_ratio`: 2 is outside [0, 1]",
+            "`training.device`",
+            "run.toml",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let err = parse("task = \"token-classification\"\n[data]\n", &[])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "`model`: missing",
+            "`output_dir`: missing",
+            "`data.train`: missing",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+        let err = parse(&GOOD.replace("sequence-classification", "masked-lm"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported by fine-tune yet"), "{err}");
+    }
+
+    #[test]
+    fn random_init_takes_a_config_table() {
+        let text = GOOD.replace(
+            "model = \"models/minilm\"",
+            "[model]\ntokenizer = \"vocab.txt\"\n[model.config]\nhidden_size = 32\nnum_hidden_layers = 2\nnum_attention_heads = 2\nintermediate_size = 64\nvocab_size = 100\n",
+        );
+        // The [model] table must come after the top-level keys in TOML: rebuild the text.
+        let text = format!(
+            "task = \"sequence-classification\"\noutput_dir = \"o\"\n{}",
+            text.split_once("[model]")
+                .map(|(_, rest)| format!("[model]{rest}"))
+                .unwrap()
+        );
+        let c = parse(&text, &[]).unwrap();
+        match c.model {
+            ModelSource::Random { config, tokenizer } => {
+                assert_eq!(config.hidden_size, 32);
+                assert_eq!(tokenizer, "vocab.txt");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

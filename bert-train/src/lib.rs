@@ -1,0 +1,72 @@
+//! Fine-tuning BERT: the training loop, its configuration, checkpoints, metrics and export.
+//!
+//! The `bert-train` binary is a thin command line over this library. A custom loop can use the
+//! same pieces: [`data::load`] for encoded rows, [`task::TaskModel`] for the head and its
+//! batches, [`optim::AdamW`], [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update,
+//! and [`metrics`] for scores (see `examples/custom_loop.rs`).
+
+pub mod config;
+pub mod data;
+pub mod export;
+pub mod metrics;
+pub mod optim;
+pub mod task;
+pub mod trainer;
+
+use std::path::PathBuf;
+
+/// Anything that stops a run: bad configuration, bad data, a model that does not load, a
+/// checkpoint that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A data file.
+    #[error(transparent)]
+    Data(#[from] bert_data::readers::DataError),
+    /// A row that reads but cannot be used (label, tag count, encoding).
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 for the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The tokenizer files.
+    #[error(transparent)]
+    Tokenizer(#[from] bert_data::TokenizerError),
+    /// The model files.
+    #[error(transparent)]
+    Pretrained(#[from] bert_model::PretrainedError),
+    /// The weights do not fit the configuration.
+    #[error(transparent)]
+    Load(#[from] bert_model::LoadError),
+    /// Reading or writing weights.
+    #[error(transparent)]
+    Weights(#[from] bert_model::WeightsError),
+    /// The device.
+    #[error(transparent)]
+    Device(#[from] bert_model::DeviceError),
+    /// Reading or writing a run's files.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A checkpoint or run directory that cannot be used.
+    #[error("{0}")]
+    Run(String),
+}
+
+impl TrainError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
+        let path = path.into();
+        move |source| TrainError::Io { path, source }
+    }
+}

@@ -1,0 +1,949 @@
+//! The fine-tuning loop: batches in a seeded order, forward and backward on an autodiff device,
+//! gradient accumulation, clipping by global norm, AdamW with a warmup schedule, periodic
+//! evaluation and logging, and step checkpoints that a killed run resumes from exactly.
+//!
+//! Exact resume rests on three things: the batch order of an epoch is a pure function of the
+//! seed and the epoch ([`BatchPlan`]); dropout's generator is reseeded before every forward pass
+//! from the seed, the optimizer step and the micro-batch; and a checkpoint holds the weights,
+//! the AdamW moments and every counter of the loop ([`TrainerState`]).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use bert_data::batch::{BatchPlan, LabelSet};
+use bert_data::{BertTokenizer, TokenizerOptions, TokenizerOverrides};
+use bert_model::burn::module::Module;
+use bert_model::burn::prelude::Device;
+use bert_model::{
+    parse_device, resolve_model_dir, write_safetensors, write_text_atomically, BertConfig,
+    Checkpoint, ParamSource,
+};
+use burn::optim::GradientsParams;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{FineTuneConfig, ModelSource, TaskKind};
+use crate::data::{self, Split, TaskData};
+use crate::export::write_tokenizer;
+use crate::metrics::Metrics;
+use crate::optim::{accumulate, clip_grad_norm, AdamW, LrSchedule};
+use crate::task::{evaluate, HostBatch, TaskModel};
+use crate::TrainError;
+
+/// Floats saved as their shortest exact decimal text: serde_json's default parser may be off by
+/// one bit, and a resumed run must log exactly what an uninterrupted one logs.
+mod exact {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        v.to_string().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+    pub mod map {
+        use super::*;
+        pub fn serialize<S: Serializer>(
+            v: &BTreeMap<String, f64>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            let text: BTreeMap<&String, String> =
+                v.iter().map(|(k, x)| (k, x.to_string())).collect();
+            text.serialize(s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<String, f64>, D::Error> {
+            let text = BTreeMap::<String, String>::deserialize(d)?;
+            text.into_iter()
+                .map(|(k, x)| x.parse().map(|x| (k, x)).map_err(serde::de::Error::custom))
+                .collect()
+        }
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogRow {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Epochs done, fractional.
+    #[serde(with = "exact")]
+    pub epoch: f64,
+    /// `train`, `validation` or `test`.
+    pub split: String,
+    /// Mean loss (over the logging window for `train`, over the split otherwise).
+    #[serde(with = "exact")]
+    pub loss: f64,
+    /// Learning rate of the last step.
+    #[serde(with = "exact")]
+    pub learning_rate: f64,
+    /// The task's metrics (evaluations only).
+    #[serde(with = "exact::map")]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Every counter of the loop, saved in each checkpoint as `trainer_state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainerState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Optimizer steps done within that epoch.
+    pub step_in_epoch: usize,
+    /// Total optimizer steps of the run.
+    pub total_steps: usize,
+    /// The training-loss window since the last log: sum of per-step losses and step count.
+    #[serde(with = "exact")]
+    pub window_loss: f64,
+    /// Steps in the window.
+    pub window_steps: usize,
+    /// Every logged row so far.
+    pub history: Vec<LogRow>,
+    /// Best value of the selection metric and its step (the value as exact text).
+    pub best: Option<(String, usize)>,
+    /// Evaluations since the best one.
+    pub evals_without_improvement: usize,
+    /// The run's seed (a resumed run must use the same one).
+    pub seed: u64,
+    /// Seconds spent training before this process (for throughput across resumes).
+    pub train_seconds: f64,
+    /// Training rows processed.
+    pub train_rows: usize,
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// The step resumed from, if any.
+    pub resumed_from: Option<usize>,
+    /// Final validation metrics.
+    pub validation: Option<Metrics>,
+    /// Final test metrics.
+    pub test: Option<Metrics>,
+    /// Training time (all processes of the run), seconds.
+    pub train_seconds: f64,
+    /// Training rows per second.
+    pub rows_per_second: f64,
+    /// The final model directory.
+    pub model_dir: PathBuf,
+}
+
+/// Metric names of a task, in `metrics.csv` column order.
+pub fn metric_names(task: TaskKind, regression: bool) -> &'static [&'static str] {
+    match (task, regression) {
+        (TaskKind::TokenClassification, _) => &["precision", "recall", "f1", "accuracy"],
+        (_, true) => &["pearson", "spearman", "mse"],
+        _ => &["accuracy", "f1", "mcc"],
+    }
+}
+
+/// The newest complete checkpoint (`checkpoints/step-N` holding `trainer_state.json`).
+pub fn newest_checkpoint(output_dir: &Path) -> Option<(usize, PathBuf)> {
+    list_checkpoints(output_dir).into_iter().last()
+}
+
+fn list_checkpoints(output_dir: &Path) -> Vec<(usize, PathBuf)> {
+    let dir = output_dir.join("checkpoints");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(usize, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            let path = e.path();
+            path.join("trainer_state.json")
+                .is_file()
+                .then_some((step, path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn labels_of(config: &BertConfig) -> Option<LabelSet> {
+    let map = config.id2label.as_ref()?;
+    let mut pairs: Vec<(usize, &String)> = map
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
+        .collect();
+    pairs.sort();
+    let names: Vec<&String> = pairs.into_iter().map(|(_, v)| v).collect();
+    Some(LabelSet::from_names(&names))
+}
+
+/// Sets the head's labels (or regression) in a model config.
+fn with_labels(mut config: BertConfig, labels: Option<&LabelSet>, regression: bool) -> BertConfig {
+    if regression {
+        config.num_labels = Some(1);
+        config.id2label = Some([("0".to_string(), "LABEL_0".to_string())].into());
+        config.label2id = Some([("LABEL_0".to_string(), 0)].into());
+        config.problem_type = Some("regression".to_string());
+    } else if let Some(labels) = labels {
+        config.num_labels = Some(labels.len());
+        config.id2label = Some(
+            labels
+                .names()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), n.clone()))
+                .collect(),
+        );
+        config.label2id = Some(
+            labels
+                .names()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as i64))
+                .collect(),
+        );
+        if config.problem_type.as_deref() == Some("regression") {
+            config.problem_type = None;
+        }
+    }
+    config
+}
+
+/// Loads the tokenizer of a model directory, or of a `vocab.txt`.
+pub fn load_tokenizer(path: &Path) -> Result<BertTokenizer, TrainError> {
+    if path.is_dir() {
+        Ok(BertTokenizer::from_dir(
+            path,
+            &TokenizerOverrides::default(),
+        )?)
+    } else {
+        Ok(BertTokenizer::from_vocab_file(
+            path,
+            TokenizerOptions::default(),
+        )?)
+    }
+}
+
+/// A model with the tokenizer and config it came with.
+struct Loaded {
+    model: TaskModel,
+    config: BertConfig,
+    tokenizer: BertTokenizer,
+}
+
+fn build_model(
+    run: &FineTuneConfig,
+    from_dir: Option<&Path>,
+    tokenizer: BertTokenizer,
+    base: BertConfig,
+    labels: Option<&LabelSet>,
+    device: &Device,
+) -> Result<Loaded, TrainError> {
+    let tokens = run.task == TaskKind::TokenClassification;
+    let config = with_labels(base, labels, run.regression);
+    config
+        .validate()
+        .map_err(|e| TrainError::Run(format!("model config: {e}")))?;
+    let seed = run.training.seed;
+    let model = match from_dir {
+        Some(dir) => {
+            let checkpoint = Checkpoint::open_dir(dir)?;
+            let (model, report) =
+                TaskModel::from_checkpoint(tokens, &config, &checkpoint, device, seed)?;
+            if !report.initialized.is_empty() {
+                println!(
+                    "new head initialised from seed {seed}: {}",
+                    report.initialized.join(", ")
+                );
+            }
+            model
+        }
+        None => {
+            let mut source = ParamSource::random(device, config.initializer_range, seed);
+            if tokens {
+                TaskModel::build_tokens(&config, &mut source)?
+            } else {
+                TaskModel::build_sequence(&config, &mut source)?
+            }
+        }
+    };
+    Ok(Loaded {
+        model,
+        config,
+        tokenizer,
+    })
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = std::fs::File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Writes `metrics.csv` from the history, atomically.
+fn write_metrics_csv(path: &Path, history: &[LogRow], names: &[&str]) -> Result<(), TrainError> {
+    let mut text = String::from("step,epoch,split,loss,learning_rate");
+    for n in names {
+        text.push(',');
+        text.push_str(n);
+    }
+    text.push('\n');
+    for row in history {
+        text.push_str(&format!(
+            "{},{:.4},{},{},{}",
+            row.step, row.epoch, row.split, row.loss, row.learning_rate
+        ));
+        for n in names {
+            text.push(',');
+            if let Some(v) = row.metrics.get(*n) {
+                text.push_str(&v.to_string());
+            }
+        }
+        text.push('\n');
+    }
+    Ok(write_text_atomically(path, &text)?)
+}
+
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn format_metrics(m: &Metrics) -> String {
+    let mut parts = vec![format!(
+        "loss {:.4}",
+        m.get("loss").copied().unwrap_or(f64::NAN)
+    )];
+    for (k, v) in m {
+        if k != "loss" {
+            parts.push(format!("{k} {v:.4}"));
+        }
+    }
+    parts.join(" | ")
+}
+
+/// Seed of dropout for one forward pass.
+fn pass_seed(seed: u64, step: usize, micro: usize) -> u64 {
+    let mut rng = bert_model::rng::SplitMix64(
+        seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((micro as u64) << 48),
+    );
+    rng.next_u64()
+}
+
+/// Whether a bigger value of `metric` is better.
+fn greater_is_better(metric: &str) -> bool {
+    !(metric.contains("loss") || metric == "mse")
+}
+
+struct Run<'a> {
+    config: &'a FineTuneConfig,
+    out: PathBuf,
+    names: &'static [&'static str],
+    labels: Option<Vec<String>>,
+    pad: u32,
+    device: Device,
+}
+
+impl Run<'_> {
+    fn evaluate(&self, model: &TaskModel, split: &Split) -> Metrics {
+        let valid = model.valid();
+        evaluate(
+            &valid,
+            &split.examples,
+            self.config.training.eval_batch_size,
+            self.pad,
+            self.labels.as_deref(),
+            &self.device,
+        )
+    }
+
+    fn save_checkpoint(
+        &self,
+        loaded: &Loaded,
+        model: &TaskModel,
+        optim: &AdamW,
+        state: &TrainerState,
+    ) -> Result<PathBuf, TrainError> {
+        let root = self.out.join("checkpoints");
+        std::fs::create_dir_all(&root).map_err(TrainError::io(&root))?;
+        let tmp = root.join(format!(".tmp-step-{}-{}", state.step, std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+        model.save(&loaded.config, &tmp)?;
+        write_tokenizer(&loaded.tokenizer, &tmp, self.config.data.max_seq_length)?;
+        let (adam_steps, tensors) = optim.state();
+        let metadata = [("adam_steps".to_string(), adam_steps.to_string())]
+            .into_iter()
+            .collect();
+        write_safetensors(&tmp.join("optimizer.safetensors"), &tensors, Some(metadata))?;
+        write_text_atomically(&tmp.join("run.toml"), &self.config.text)?;
+        let json = serde_json::to_string_pretty(state).expect("the state serialises");
+        write_text_atomically(&tmp.join("trainer_state.json"), &json)?;
+        sync_dir(&tmp);
+        let target = root.join(format!("step-{}", state.step));
+        if target.exists() {
+            std::fs::remove_dir_all(&target).map_err(TrainError::io(&target))?;
+        }
+        std::fs::rename(&tmp, &target).map_err(TrainError::io(&target))?;
+        sync_dir(&root);
+        let all = list_checkpoints(&self.out);
+        let keep = self.config.training.keep_checkpoints.max(1);
+        if all.len() > keep {
+            for (_, old) in &all[..all.len() - keep] {
+                std::fs::remove_dir_all(old).map_err(TrainError::io(old))?;
+            }
+        }
+        Ok(target)
+    }
+}
+
+/// Loads an optimizer saved by a checkpoint.
+fn load_optimizer(dir: &Path, optim: &mut AdamW, device: &Device) -> Result<(), TrainError> {
+    let path = dir.join("optimizer.safetensors");
+    let checkpoint = Checkpoint::open_safetensors(&path)?;
+    let state: TrainerState = read_state(dir)?;
+    let mut tensors = BTreeMap::new();
+    for (name, tensor) in &checkpoint.tensors {
+        tensors.insert(name.clone(), tensor.to_f32(name)?);
+    }
+    // AdamW takes one step per optimizer step.
+    optim
+        .load_state(state.step as u64, &tensors, device)
+        .map_err(|e| TrainError::Run(format!("{}: {e}", path.display())))
+}
+
+fn read_state(dir: &Path) -> Result<TrainerState, TrainError> {
+    let path = dir.join("trainer_state.json");
+    let text = std::fs::read_to_string(&path).map_err(TrainError::io(&path))?;
+    serde_json::from_str(&text)
+        .map_err(|e| TrainError::Run(format!("{}: invalid trainer state: {e}", path.display())))
+}
+
+fn report_skipped(split: &Split) {
+    if !split.skipped.is_empty() {
+        println!(
+            "{}: skipped {} bad rows in {} (first: line {}: {})",
+            split.name,
+            split.skipped.len(),
+            split.path.display(),
+            split.skipped[0].line,
+            split.skipped[0].message
+        );
+    }
+}
+
+/// Runs `bert-train fine-tune`: trains, evaluates, checkpoints and writes the final model.
+pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, TrainError> {
+    let t = &config.training;
+    let out = config.output_dir.clone();
+    std::fs::create_dir_all(&out).map_err(TrainError::io(&out))?;
+    let root = out.join("checkpoints");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let newest = newest_checkpoint(&out);
+    let resumed = match (&newest, resume) {
+        (Some((step, dir)), true) => Some((*step, dir.clone())),
+        (Some((step, _)), false) => {
+            return Err(TrainError::Run(format!(
+                "{} already holds checkpoints (newest: step {step}); pass --resume to continue \
+                 the run, or choose another output_dir",
+                out.display()
+            )))
+        }
+        (None, true) => {
+            println!("no checkpoint in {}; starting from step 0", root.display());
+            None
+        }
+        (None, false) => None,
+    };
+    write_text_atomically(&out.join("config.toml"), &config.text)?;
+
+    let device = parse_device(&t.device)?;
+    let train_device = device.clone().autodiff();
+
+    // The tokenizer, base config and weights: from the checkpoint when resuming.
+    let (tokenizer, base, weights_dir): (BertTokenizer, BertConfig, Option<PathBuf>) =
+        match (&resumed, &config.model) {
+            (Some((_, dir)), _) => (
+                load_tokenizer(dir)?,
+                BertConfig::from_file(dir.join("config.json"))
+                    .map_err(bert_model::PretrainedError::from)?,
+                Some(dir.clone()),
+            ),
+            (None, ModelSource::Pretrained(name)) => {
+                let dir = resolve_model_dir(name)?;
+                (
+                    load_tokenizer(&dir)?,
+                    BertConfig::from_file(dir.join("config.json"))
+                        .map_err(bert_model::PretrainedError::from)?,
+                    Some(dir),
+                )
+            }
+            (None, ModelSource::Random { config, tokenizer }) => (
+                load_tokenizer(Path::new(tokenizer))?,
+                (**config).clone(),
+                None,
+            ),
+        };
+    let known = if resumed.is_some() {
+        labels_of(&base)
+    } else {
+        None
+    };
+    let data: TaskData = data::load(config, &tokenizer, known, true)?;
+    report_skipped(&data.train);
+    for split in data.validation.iter().chain(data.test.iter()) {
+        report_skipped(split);
+    }
+    if let Some(labels) = &data.labels {
+        println!("labels ({}): {}", labels.len(), labels.names().join(", "));
+    }
+    let loaded = build_model(
+        config,
+        weights_dir.as_deref(),
+        tokenizer,
+        base,
+        data.labels.as_ref(),
+        &train_device,
+    )?;
+    let pad = loaded.tokenizer.special_ids().pad;
+    let run = Run {
+        config,
+        out: out.clone(),
+        names: metric_names(config.task, config.regression),
+        labels: data.labels.as_ref().map(|l| l.names().to_vec()),
+        pad,
+        device: device.clone(),
+    };
+
+    let examples = &data.train.examples;
+    let shared = Arc::new(examples.clone());
+    let lengths = data.train.lengths();
+    let plan = BatchPlan {
+        batch_size: t.batch_size,
+        shuffle_seed: Some(t.seed),
+        group_by_length: t.group_by_length,
+    };
+    let batches_per_epoch = examples.len().div_ceil(t.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(t.gradient_accumulation_steps);
+    let total_steps = t.max_steps.unwrap_or(steps_per_epoch * t.epochs);
+    let warmup = t
+        .warmup_steps
+        .unwrap_or((t.warmup_ratio * total_steps as f64).ceil() as usize);
+    let schedule = LrSchedule {
+        peak: t.learning_rate,
+        warmup,
+        total: total_steps,
+        kind: t.lr_scheduler,
+    };
+    let mut optim = AdamW::new(t.adam_beta1, t.adam_beta2, t.adam_epsilon, t.weight_decay);
+    let mut state = TrainerState {
+        step: 0,
+        epoch: 0,
+        step_in_epoch: 0,
+        total_steps,
+        window_loss: 0.0,
+        window_steps: 0,
+        history: Vec::new(),
+        best: None,
+        evals_without_improvement: 0,
+        seed: t.seed,
+        train_seconds: 0.0,
+        train_rows: 0,
+    };
+    if let Some((step, dir)) = &resumed {
+        state = read_state(dir)?;
+        if state.seed != t.seed || state.total_steps != total_steps {
+            return Err(TrainError::Run(format!(
+                "{}: the checkpoint was made with seed {} and {} total steps, the config now \
+                 gives seed {} and {} steps; resume with the run's own config ({})",
+                dir.display(),
+                state.seed,
+                state.total_steps,
+                t.seed,
+                total_steps,
+                out.join("config.toml").display()
+            )));
+        }
+        load_optimizer(dir, &mut optim, &device)?;
+        println!("resumed from step {step}");
+    }
+    println!(
+        "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {warmup}",
+        config.summary(),
+        examples.len(),
+        total_steps,
+        steps_per_epoch
+    );
+
+    let mut model = loaded.model.clone();
+    let tty = std::io::stdout().is_terminal();
+    let start = Instant::now();
+    let seconds_before = state.train_seconds;
+    let mut window_start = Instant::now();
+    let mut window_rows = 0usize;
+    let mut last_lr = schedule.rate(state.step.saturating_sub(1));
+    let mut stop = false;
+    let checkpoint_on_epoch = t.checkpoint_every_steps == 0;
+    let metric = t
+        .metric_for_best_model
+        .clone()
+        .unwrap_or_else(|| "loss".into());
+
+    while !stop && state.step < total_steps {
+        let epoch = state.epoch;
+        let batches = plan.batches(&lengths, epoch as u64);
+        let groups: Vec<&[Vec<usize>]> = batches.chunks(t.gradient_accumulation_steps).collect();
+        let skip = state.step_in_epoch;
+        // Batches are gathered on a loader thread ahead of the model.
+        let inline = t.loader_workers == 0;
+        let (sender, receiver) = mpsc::sync_channel::<Vec<HostBatch>>(t.loader_workers.max(1) * 2);
+        if !inline {
+            let producer_groups: Vec<Vec<Vec<usize>>> =
+                groups.iter().skip(skip).map(|g| g.to_vec()).collect();
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                for group in producer_groups {
+                    let host: Vec<HostBatch> = group
+                        .iter()
+                        .map(|b| HostBatch::gather(&shared, b))
+                        .collect();
+                    if sender.send(host).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        {
+            for (g, group) in groups.iter().enumerate().skip(skip) {
+                if state.step >= total_steps {
+                    break;
+                }
+                let host: Vec<HostBatch> = if inline {
+                    group
+                        .iter()
+                        .map(|b| HostBatch::gather(examples, b))
+                        .collect()
+                } else {
+                    receiver
+                        .recv()
+                        .map_err(|_| TrainError::Run("the batch loader stopped".into()))?
+                };
+                let lr = schedule.rate(state.step);
+                let mut grads: Option<GradientsParams> = None;
+                let mut step_loss = 0.0;
+                for (micro, hb) in host.iter().enumerate() {
+                    train_device.seed(pass_seed(t.seed, state.step, micro));
+                    let batch = hb.to_device(pad, &train_device);
+                    window_rows += batch.rows;
+                    state.train_rows += batch.rows;
+                    let loss = model.loss(&batch);
+                    step_loss += loss.clone().into_scalar::<f32>() as f64 / host.len() as f64;
+                    let scaled = loss.div_scalar(host.len() as f64);
+                    let g = GradientsParams::from_grads(scaled.backward(), &model);
+                    grads = Some(accumulate(&model, grads, g));
+                }
+                let mut grads = grads.expect("a step has at least one batch");
+                if t.max_grad_norm > 0.0 {
+                    clip_grad_norm(&model, &mut grads, t.max_grad_norm as f32);
+                }
+                model = optim.step(lr, model, grads);
+                last_lr = lr;
+                state.step += 1;
+                state.step_in_epoch = g + 1;
+                state.window_loss += step_loss;
+                state.window_steps += 1;
+                let epoch_progress = epoch as f64 + (g + 1) as f64 / groups.len() as f64;
+                let end_of_epoch = g + 1 == groups.len();
+                let last = state.step >= total_steps;
+
+                if state.step % t.log_every_steps == 0 || last {
+                    let loss = state.window_loss / state.window_steps.max(1) as f64;
+                    state.history.push(LogRow {
+                        step: state.step,
+                        epoch: epoch_progress,
+                        split: "train".into(),
+                        loss,
+                        learning_rate: lr,
+                        metrics: BTreeMap::new(),
+                    });
+                    state.window_loss = 0.0;
+                    state.window_steps = 0;
+                    let elapsed = window_start.elapsed().as_secs_f64();
+                    let rate = window_rows as f64 / elapsed.max(1e-9);
+                    let per_step = start.elapsed().as_secs_f64()
+                        / (state.step - resumed.as_ref().map_or(0, |r| r.0)).max(1) as f64;
+                    let eta = per_step * (total_steps - state.step) as f64;
+                    println!(
+                        "step {}/{} | epoch {:.2} | loss {:.4} | lr {:.3e} | {:.1} seq/s | eta {}",
+                        state.step,
+                        total_steps,
+                        epoch_progress,
+                        loss,
+                        lr,
+                        rate,
+                        format_duration(eta)
+                    );
+                    window_start = Instant::now();
+                    window_rows = 0;
+                    write_metrics_csv(&out.join("metrics.csv"), &state.history, run.names)?;
+                }
+
+                let eval_now = if t.eval_every_steps > 0 {
+                    state.step % t.eval_every_steps == 0
+                } else {
+                    end_of_epoch
+                } || last;
+                if eval_now {
+                    if let Some(split) = &data.validation {
+                        let eval_start = Instant::now();
+                        let metrics = run.evaluate(&model, split);
+                        println!(
+                            "eval step {} (epoch {:.2}, {:.1}s): {}",
+                            state.step,
+                            epoch_progress,
+                            eval_start.elapsed().as_secs_f64(),
+                            format_metrics(&metrics)
+                        );
+                        let value = metrics.get(&metric).copied();
+                        let mut row_metrics = metrics.clone();
+                        let loss = row_metrics.remove("loss").unwrap_or(f64::NAN);
+                        state.history.push(LogRow {
+                            step: state.step,
+                            epoch: epoch_progress,
+                            split: "validation".into(),
+                            loss,
+                            learning_rate: lr,
+                            metrics: row_metrics,
+                        });
+                        write_metrics_csv(&out.join("metrics.csv"), &state.history, run.names)?;
+                        if let Some(value) = value {
+                            let best = state.best.as_ref().and_then(|b| b.0.parse::<f64>().ok());
+                            let better = match best {
+                                None => true,
+                                Some(best) if greater_is_better(&metric) => value > best,
+                                Some(best) => value < best,
+                            };
+                            if better {
+                                state.best = Some((value.to_string(), state.step));
+                                state.evals_without_improvement = 0;
+                            } else {
+                                state.evals_without_improvement += 1;
+                            }
+                            if let Some(patience) = t.early_stopping_patience {
+                                if state.evals_without_improvement >= patience && !last {
+                                    println!(
+                                        "early stopping: no better {metric} for {patience} evaluations"
+                                    );
+                                    stop = true;
+                                }
+                            }
+                        }
+                    }
+                }
+
+                let checkpoint_now = if checkpoint_on_epoch {
+                    end_of_epoch
+                } else {
+                    state.step % t.checkpoint_every_steps == 0
+                };
+                if checkpoint_now && !last && !stop {
+                    let (next_epoch, next_in_epoch) = if end_of_epoch {
+                        (epoch + 1, 0)
+                    } else {
+                        (epoch, g + 1)
+                    };
+                    let mut saved = state.clone();
+                    saved.epoch = next_epoch;
+                    saved.step_in_epoch = next_in_epoch;
+                    saved.train_seconds = seconds_before + start.elapsed().as_secs_f64();
+                    let dir = run.save_checkpoint(&loaded, &model, &optim, &saved)?;
+                    if !tty {
+                        println!("checkpoint {}", dir.display());
+                    }
+                }
+                if stop {
+                    break;
+                }
+            }
+        }
+        if state.step_in_epoch >= groups.len() {
+            state.epoch += 1;
+            state.step_in_epoch = 0;
+        }
+        if t.max_steps.is_none() && state.epoch >= t.epochs {
+            break;
+        }
+    }
+    let _ = last_lr;
+    state.train_seconds = seconds_before + start.elapsed().as_secs_f64();
+
+    // The final model, in the HF layout, written beside and renamed into place.
+    let model_dir = out.join("model");
+    let tmp = out.join(format!(".tmp-model-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    let final_model = model.valid();
+    final_model.save(&loaded.config, &tmp)?;
+    write_tokenizer(&loaded.tokenizer, &tmp, config.data.max_seq_length)?;
+    sync_dir(&tmp);
+    if model_dir.exists() {
+        std::fs::remove_dir_all(&model_dir).map_err(TrainError::io(&model_dir))?;
+    }
+    std::fs::rename(&tmp, &model_dir).map_err(TrainError::io(&model_dir))?;
+
+    let validation = data.validation.as_ref().map(|split| {
+        state
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.split == "validation" && r.step == state.step)
+            .map(|r| {
+                let mut m = r.metrics.clone();
+                m.insert("loss".into(), r.loss);
+                m
+            })
+            .unwrap_or_else(|| run.evaluate(&model, split))
+    });
+    if let Some(m) = &validation {
+        let json = serde_json::to_string_pretty(m).expect("metrics serialise");
+        write_text_atomically(&out.join("eval_results.json"), &json)?;
+        println!("validation: {}", format_metrics(m));
+    }
+    let test = data.test.as_ref().map(|split| run.evaluate(&model, split));
+    if let Some(m) = &test {
+        let json = serde_json::to_string_pretty(m).expect("metrics serialise");
+        write_text_atomically(&out.join("test_results.json"), &json)?;
+        let mut row_metrics = m.clone();
+        let loss = row_metrics.remove("loss").unwrap_or(f64::NAN);
+        state.history.push(LogRow {
+            step: state.step,
+            epoch: state.epoch as f64,
+            split: "test".into(),
+            loss,
+            learning_rate: last_lr,
+            metrics: row_metrics,
+        });
+        write_metrics_csv(&out.join("metrics.csv"), &state.history, run.names)?;
+        println!("test: {}", format_metrics(m));
+    }
+    let rows_per_second = state.train_rows as f64 / state.train_seconds.max(1e-9);
+    let summary_json = serde_json::json!({
+        "step": state.step,
+        "train_seconds": state.train_seconds,
+        "train_rows": state.train_rows,
+        "train_rows_per_second": rows_per_second,
+        "resumed_from": resumed.as_ref().map(|r| r.0),
+    });
+    write_text_atomically(
+        &out.join("train_results.json"),
+        &serde_json::to_string_pretty(&summary_json).expect("JSON serialises"),
+    )?;
+    println!(
+        "done: {} steps, {} train rows in {} ({:.1} seq/s); model in {}",
+        state.step,
+        state.train_rows,
+        format_duration(state.train_seconds),
+        rows_per_second,
+        model_dir.display()
+    );
+    Ok(RunSummary {
+        step: state.step,
+        resumed_from: resumed.map(|r| r.0),
+        validation,
+        test,
+        train_seconds: state.train_seconds,
+        rows_per_second,
+        model_dir,
+    })
+}
+
+/// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
+/// `test`): the same numbers a run logs.
+pub fn evaluate_dir(
+    config: &FineTuneConfig,
+    model_dir: &Path,
+    split: &str,
+) -> Result<Metrics, TrainError> {
+    let device = parse_device(&config.training.device)?;
+    let tokenizer = load_tokenizer(model_dir)?;
+    let base = BertConfig::from_file(model_dir.join("config.json"))
+        .map_err(bert_model::PretrainedError::from)?;
+    let known = if config.regression {
+        None
+    } else {
+        labels_of(&base)
+    };
+    let data = data::load(config, &tokenizer, known, false)?;
+    let chosen = match split {
+        "validation" => data.validation.as_ref(),
+        "test" => data.test.as_ref(),
+        other => {
+            return Err(TrainError::Run(format!(
+                "unknown split `{other}`; expected validation or test"
+            )))
+        }
+    };
+    let Some(chosen) = chosen else {
+        return Err(TrainError::Run(format!(
+            "the config names no `data.{split}` file"
+        )));
+    };
+    let loaded = build_model(
+        config,
+        Some(model_dir),
+        tokenizer,
+        base,
+        data.labels.as_ref(),
+        &device,
+    )?;
+    let pad = loaded.tokenizer.special_ids().pad;
+    let labels = data.labels.as_ref().map(|l| l.names().to_vec());
+    Ok(evaluate(
+        &loaded.model,
+        &chosen.examples,
+        config.training.eval_batch_size,
+        pad,
+        labels.as_deref(),
+        &device,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_are_listed_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("checkpoints");
+        for (name, complete) in [("step-10", true), ("step-20", false), ("step-5", true)] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+            if complete {
+                std::fs::write(root.join(name).join("trainer_state.json"), "{}").unwrap();
+            }
+        }
+        std::fs::create_dir_all(root.join(".tmp-step-30-1")).unwrap();
+        let found: Vec<usize> = list_checkpoints(dir.path()).iter().map(|c| c.0).collect();
+        assert_eq!(found, vec![5, 10]);
+        assert_eq!(newest_checkpoint(dir.path()).unwrap().0, 10);
+    }
+}

@@ -1,0 +1,403 @@
+//! `bert-train fine-tune`, `evaluate` and `export` end to end: config and data errors, a short
+//! real training run, kill -9 then `--resume`, and the export round trip against transformers.
+//!
+//! The real-data tests need `scripts/fetch-assets.sh` (all-MiniLM-L6-v2) and
+//! `scripts/fetch-data.sh` (data/); `.ci/run` runs both.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn minilm() -> PathBuf {
+    let dir = std::env::var("BERT_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
+        });
+    assert!(
+        dir.join("config.json").is_file(),
+        "all-MiniLM-L6-v2 not found at {} (run scripts/fetch-assets.sh)",
+        dir.display()
+    );
+    dir
+}
+
+fn data(path: &str) -> PathBuf {
+    let p = repo().join("data").join(path);
+    assert!(
+        p.is_file(),
+        "{} missing (run scripts/fetch-data.sh)",
+        p.display()
+    );
+    p
+}
+
+fn bert_train(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bert-train"))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output) -> String {
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    t
+}
+
+fn failed(out: Output) -> String {
+    let t = text(&out);
+    assert!(!out.status.success(), "expected a failure:\n{t}");
+    assert!(!t.contains("panicked"), "a panic:\n{t}");
+    t
+}
+
+/// A tiny random BERT (hidden 32, 2 layers) over MiniLM's uncased vocabulary.
+fn tiny_model_table(tokenizer: &Path) -> String {
+    format!(
+        "[model]\ntokenizer = {:?}\n[model.config]\nvocab_size = 30522\nhidden_size = 32\n\
+         num_hidden_layers = 2\nnum_attention_heads = 2\nintermediate_size = 64\n\
+         max_position_embeddings = 128\n",
+        tokenizer.display().to_string()
+    )
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn config_mistakes_are_reported_together() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "task = \"sequence-classification\"\nmodel = \"m\"\nspeed = 3\n[data]\ntrain = \"t.csv\"\n\
+         [training]\nbatch_size = 0\nlearning_rate = \"fast\"\nwarmup_steps = -1\n",
+    )
+    .unwrap();
+    let t = failed(bert_train(
+        dir.path(),
+        &["fine-tune", "--config", "bad.toml"],
+    ));
+    for needle in [
+        "bad.toml",
+        "unknown key `speed`",
+        "valid keys: task, problem_type, model, output_dir, data, training",
+        "`output_dir`: missing",
+        "`training.batch_size`: must be at least 1",
+        "`training.learning_rate`: expected a number",
+        "`training.warmup_steps`: expected a non-negative integer",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
+    }
+    let t = failed(bert_train(
+        dir.path(),
+        &["fine-tune", "--config", "missing.toml"],
+    ));
+    assert!(t.contains("missing.toml"), "{t}");
+    let t = failed(bert_train(
+        dir.path(),
+        &["fine-tune", "--config", "bad.toml", "--set", "nonsense"],
+    ));
+    assert!(t.contains("--set nonsense"), "{t}");
+}
+
+#[test]
+fn bad_rows_stop_or_are_skipped_and_unseen_labels_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("train.csv"),
+        "text,label\na fine film,pos\njust a text\nawful,neg\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("dev.csv"), "text,label\ngood,pos\nmeh,neutral\n").unwrap();
+    std::fs::write(d.join("dev_ok.csv"), "text,label\ngood,pos\nbad,neg\n").unwrap();
+    let vocab = minilm().join("vocab.txt");
+    let config = |on_bad: &str, dev: &str| {
+        format!(
+            "task = \"sequence-classification\"\noutput_dir = \"out\"\n{}[data]\n\
+             train = \"train.csv\"\nvalidation = \"{dev}\"\non_bad_row = \"{on_bad}\"\n\
+             [training]\nmax_steps = 1\nbatch_size = 2\n",
+            tiny_model_table(&vocab)
+        )
+    };
+    std::fs::write(d.join("error.toml"), config("error", "dev_ok.csv")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "error.toml"]));
+    assert!(t.contains("train.csv:3"), "{t}");
+
+    std::fs::write(d.join("unseen.toml"), config("skip", "dev.csv")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "unseen.toml"]));
+    assert!(t.contains("dev.csv:3") && t.contains("`neutral`"), "{t}");
+
+    std::fs::write(d.join("skip.toml"), config("skip", "dev_ok.csv")).unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "skip.toml"]));
+    assert!(t.contains("skipped 1 bad rows"), "{t}");
+    assert!(d.join("out/model/model.safetensors").is_file());
+
+    // A second run into the same directory refuses to overwrite its checkpoints? It has none
+    // (one step, no checkpoint), so it runs again; a missing data file is an error naming it.
+    std::fs::remove_file(d.join("train.csv")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "skip.toml"]));
+    assert!(t.contains("train.csv"), "{t}");
+}
+
+/// The short real run: all-MiniLM-L6-v2 on 320 movie sentences, 3 epochs of 40 steps.
+#[test]
+fn a_short_real_run_learns_and_evaluate_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        "task = \"sequence-classification\"\nmodel = {:?}\noutput_dir = \"run\"\n[data]\n\
+         train = {:?}\nvalidation = {:?}\ntext_column = \"sentence\"\nmax_seq_length = 64\n\
+         max_train_rows = 320\nmax_eval_rows = 200\n[training]\nepochs = 3\nbatch_size = 8\n\
+         eval_batch_size = 50\nlearning_rate = 1e-4\nwarmup_ratio = 0.1\nweight_decay = 0.01\n\
+         log_every_steps = 10\ncheckpoint_every_steps = 0\nkeep_checkpoints = 1\n",
+        minilm().display().to_string(),
+        data("sentiment/train.csv").display().to_string(),
+        data("sentiment/dev.csv").display().to_string(),
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert!(t.contains("validation: loss"), "{t}");
+    let run = d.join("run");
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "eval_results.json",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/vocab.txt",
+        "model/tokenizer_config.json",
+        "model/special_tokens_map.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // One checkpoint kept (the end of epoch 2; none at the end of the run).
+    let ckpts: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .collect();
+    assert_eq!(ckpts.len(), 1);
+
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "step,epoch,split,loss,learning_rate,accuracy,f1,mcc"
+    );
+    let train_losses: Vec<f64> = csv
+        .lines()
+        .filter(|l| l.contains(",train,"))
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert!(train_losses.len() >= 6, "{csv}");
+    let first = train_losses[0];
+    let last = train_losses[train_losses.len() - 1];
+    assert!(last < first * 0.8, "loss did not fall: {train_losses:?}");
+
+    let eval = read_json(&run.join("eval_results.json"));
+    let accuracy = eval["accuracy"].as_f64().unwrap();
+    // Stated bar: MiniLM reaches at least 75% on 200 dev sentences after 40 steps.
+    assert!(accuracy >= 0.75, "accuracy {accuracy}: {eval}");
+    for key in ["loss", "accuracy", "f1", "mcc"] {
+        assert!(eval[key].is_number(), "{key} missing: {eval}");
+    }
+
+    // `evaluate` on the final model gives the numbers the run logged.
+    let out = ok(bert_train(
+        d,
+        &[
+            "evaluate",
+            "--model",
+            "run/model",
+            "--config",
+            "run.toml",
+            "--json",
+        ],
+    ));
+    let again: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    for key in ["loss", "accuracy", "f1", "mcc"] {
+        let (a, b) = (eval[key].as_f64().unwrap(), again[key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-6, "{key}: run {a}, evaluate {b}");
+    }
+}
+
+fn tiny_run_config(d: &Path, out: &str) -> PathBuf {
+    let config = format!(
+        "task = \"sequence-classification\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\n\
+         validation = {:?}\ntext_column = \"sentence\"\nmax_seq_length = 48\nmax_train_rows = 160\n\
+         max_eval_rows = 64\n[training]\nepochs = 2\nbatch_size = 8\ngradient_accumulation_steps = 2\n\
+         learning_rate = 1e-3\nwarmup_steps = 3\nweight_decay = 0.01\nlog_every_steps = 2\n\
+         checkpoint_every_steps = 3\nkeep_checkpoints = 2\neval_every_steps = 5\n",
+        tiny_model_table(&minilm().join("vocab.txt")),
+        data("sentiment/train.csv").display().to_string(),
+        data("sentiment/dev.csv").display().to_string(),
+    );
+    let path = d.join(format!("{out}.toml"));
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn kill_9_then_resume_ends_like_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let whole = tiny_run_config(d, "whole");
+    ok(bert_train(
+        d,
+        &["fine-tune", "--config", whole.to_str().unwrap()],
+    ));
+    let expected = read_json(&d.join("whole/eval_results.json"));
+    let expected_csv = std::fs::read_to_string(d.join("whole/metrics.csv")).unwrap();
+
+    let cut = tiny_run_config(d, "cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bert-train"))
+        .args(["fine-tune", "--config", cut.to_str().unwrap()])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL) once a mid-run checkpoint exists.
+    let start = Instant::now();
+    let ckpt = d.join("cut/checkpoints/step-6/trainer_state.json");
+    while !ckpt.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // What a kill during a checkpoint write leaves: a temporary directory, and a step directory
+    // without its state file. Neither may be picked.
+    std::fs::create_dir_all(d.join("cut/checkpoints/.tmp-step-99-1")).unwrap();
+    std::fs::create_dir_all(d.join("cut/checkpoints/step-98")).unwrap();
+    let refused = failed(bert_train(
+        d,
+        &["fine-tune", "--config", cut.to_str().unwrap()],
+    ));
+    assert!(refused.contains("--resume"), "{refused}");
+
+    let t = ok(bert_train(
+        d,
+        &["fine-tune", "--config", cut.to_str().unwrap(), "--resume"],
+    ));
+    let resumed_at: usize = t
+        .lines()
+        .find_map(|l| l.strip_prefix("resumed from step "))
+        .unwrap_or_else(|| panic!("no resume line in:\n{t}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(resumed_at >= 6 && resumed_at % 3 == 0, "{resumed_at}");
+    let got = read_json(&d.join("cut/eval_results.json"));
+    assert_eq!(got, expected, "resumed run ended differently");
+    let got_csv = std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap();
+    assert_eq!(got_csv, expected_csv);
+}
+
+/// A fine-tuned checkpoint committed as a fixture; transformers' logits for its export were
+/// computed by tests/fixtures/export/make_fixtures.py.
+#[test]
+fn export_round_trip_matches_transformers() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/export");
+    let cases = read_json(&fixtures.join("logits.json"));
+    for case in cases.as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let out = d.join("exported");
+        ok(bert_train(
+            d,
+            &[
+                "export",
+                "--checkpoint",
+                fixtures.join(name).to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ));
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "vocab.txt",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ] {
+            assert!(out.join(f).is_file(), "{name}: {f} missing");
+        }
+        let config = read_json(&out.join("config.json"));
+        assert_eq!(config["architectures"], case["architectures"], "{name}");
+        assert_eq!(config["id2label"], case["id2label"], "{name}");
+        let task = case["task"].as_str().unwrap();
+        let inputs: Vec<String> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        std::fs::write(d.join("in.jsonl"), inputs.join("\n") + "\n").unwrap();
+        ok(bert_train(
+            d,
+            &[
+                "predict",
+                "--model",
+                "exported",
+                "--task",
+                task,
+                "--input",
+                "in.jsonl",
+                "--output",
+                "out.jsonl",
+            ],
+        ));
+        let ours: Vec<Value> = std::fs::read_to_string(d.join("out.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let theirs = case["logits"].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        for (o, t) in ours.iter().zip(theirs) {
+            let a = flat(&o["logits"]);
+            let b = flat(t);
+            assert_eq!(a.len(), b.len(), "{name}");
+            let diff = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(diff <= 1e-4, "{name}: logits differ by {diff}");
+        }
+    }
+}
+
+fn flat(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(flat).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("not numeric: {other}"),
+    }
+}
