@@ -357,8 +357,7 @@ pub fn evaluate(
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = batch_of(examples, chunk, pad_id, device);
         let (loss, preds) = model.predict(&batch);
-        let rows: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
-        collector.add(loss, preds, &rows);
+        collector.add(loss, preds, &rows_of(examples, chunk));
     }
     collector.finish(names)
 }

@@ -409,10 +409,14 @@ impl Run<'_> {
 }
 
 /// Loads an optimizer saved by a checkpoint.
-fn load_optimizer(dir: &Path, optim: &mut AdamW, device: &Device) -> Result<(), TrainError> {
+fn load_optimizer(
+    dir: &Path,
+    state: &TrainerState,
+    optim: &mut AdamW,
+    device: &Device,
+) -> Result<(), TrainError> {
     let path = dir.join("optimizer.safetensors");
     let checkpoint = Checkpoint::open_safetensors(&path)?;
-    let state: TrainerState = read_state(dir)?;
     let mut tensors = BTreeMap::new();
     for (name, tensor) in &checkpoint.tensors {
         tensors.insert(name.clone(), tensor.to_f32(name)?);
@@ -581,7 +585,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                 out.join("config.toml").display()
             )));
         }
-        load_optimizer(dir, &mut optim, &device)?;
+        load_optimizer(dir, &state, &mut optim, &device)?;
         println!("resumed from step {step}");
     }
     println!(
@@ -791,7 +795,6 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
             break;
         }
     }
-    let _ = last_lr;
     state.train_seconds = seconds_before + start.elapsed().as_secs_f64();
 
     // The final model, in the HF layout, written beside and renamed into place.
