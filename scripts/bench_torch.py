@@ -32,10 +32,10 @@ a high-water mark, so the second value includes the first). On CUDA,
 
 Usage::
 
-    ~/.cache/bert/venv/bin/python scripts/bench_torch.py --config minilm \\
+    $(scripts/torch-venv.sh)/bin/python scripts/bench_torch.py --config minilm \\
         --batch 8 --seq 128 --threads 2 --warmup 2 --iters 5 --out torch.json
 
-    ~/.cache/bert/venv/bin/python scripts/bench_torch.py --config base \\
+    $(scripts/torch-venv.sh)/bin/python scripts/bench_torch.py --config base \\
         --device cuda --out torch-base-cuda.json
 
 The JSON result is always printed to stdout and, with ``--out``, also written

@@ -4,7 +4,8 @@
 //!     cargo run --release -p bert-train --example custom_loop -- MODEL_DIR [TRAIN.csv]
 //!
 //! MODEL_DIR is a BERT checkpoint in the HF layout (e.g. models/all-MiniLM-L6-v2); TRAIN.csv has
-//! `sentence` and `label` columns (default data/sentiment/train.csv, first 256 rows).
+//! `sentence` and `label` columns (default data/sentiment/train.csv, first 800 rows: 600 to train
+//! on, 200 to evaluate).
 
 use std::path::Path;
 
@@ -41,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         regression: false,
     };
     let rows = read_text_examples(Path::new(train), Format::Csv, &columns, OnBadRow::Error)?.rows;
-    let rows = &rows[..rows.len().min(256)];
+    let rows = &rows[..rows.len().min(800)];
     let labels = LabelSet::collect(rows.iter().filter_map(|r| match &r.label {
         Some(bert_data::readers::LabelValue::Class(c)) => Some(c.as_str()),
         _ => None,
@@ -83,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         group_by_length: false,
     };
     let lengths: Vec<usize> = train.iter().map(|e| e.row.ids.len()).collect();
-    let epochs = 2;
+    let epochs = 3;
     let total = lengths.len().div_ceil(16) * epochs;
     let schedule = LrSchedule {
         peak: 1e-4,
@@ -103,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             clip_grad_norm(&model, &mut grads, 1.0);
             model = optim.step(schedule.rate(step), model, grads);
             step += 1;
-            if step % 5 == 0 {
+            if step % 10 == 0 {
                 println!("epoch {epoch} step {step}/{total} loss {value:.4}");
             }
         }

@@ -89,6 +89,17 @@ pub enum Schedule {
     Constant,
 }
 
+/// How a run shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// burn-train's terminal UI when stdout is a terminal, plain lines otherwise.
+    Auto,
+    /// Always burn-train's terminal UI (stdout must be a terminal).
+    Tui,
+    /// Always plain lines.
+    Plain,
+}
+
 /// The `[data]` table.
 #[derive(Debug, Clone)]
 pub struct DataConfig {
@@ -176,6 +187,8 @@ pub struct TrainingConfig {
     /// The metric that picks the best evaluation and drives early stopping (default: the
     /// validation loss, or the task's main metric when given, e.g. "f1").
     pub metric_for_best_model: Option<String>,
+    /// `auto` (default), `tui` or `plain`.
+    pub progress: ProgressStyle,
 }
 
 /// A whole fine-tuning configuration.
@@ -246,6 +259,7 @@ const TRAINING_KEYS: &[&str] = &[
     "loader_workers",
     "early_stopping_patience",
     "metric_for_best_model",
+    "progress",
 ];
 const MODEL_KEYS: &[&str] = &["config", "tokenizer"];
 
@@ -756,6 +770,18 @@ impl FineTuneConfig {
         let loader_workers = s.count("loader_workers").unwrap_or(1);
         let early_stopping_patience = s.count("early_stopping_patience");
         let metric_for_best_model = s.string("metric_for_best_model");
+        let progress = match s.string("progress").as_deref() {
+            None | Some("auto") => ProgressStyle::Auto,
+            Some("tui") => ProgressStyle::Tui,
+            Some("plain") => ProgressStyle::Plain,
+            Some(other) => {
+                s.problem(
+                    "progress",
+                    format!("unknown `{other}`; expected auto, tui or plain"),
+                );
+                ProgressStyle::Auto
+            }
+        };
         s.finish();
         Some(TrainingConfig {
             epochs,
@@ -782,6 +808,7 @@ impl FineTuneConfig {
             loader_workers,
             early_stopping_patience,
             metric_for_best_model,
+            progress,
         })
     }
 
@@ -849,6 +876,7 @@ learning_rate = 3e-5
         assert_eq!(t.max_grad_norm, 1.0);
         assert_eq!(t.lr_scheduler, Schedule::Linear);
         assert_eq!(t.seed, 42);
+        assert_eq!(t.progress, ProgressStyle::Auto);
         assert_eq!(c.data.max_seq_length, 128);
         assert_eq!(c.data.label_column, "label");
         assert!(!c.regression);
@@ -893,6 +921,7 @@ lr = 1e-5
 batch_size = "big"
 warmup_ratio = 2.0
 device = "tpu"
+progress = "fancy"
 "#;
         let err = parse(text, &[]).unwrap_err().to_string();
         for needle in [
@@ -902,6 +931,7 @@ device = "tpu"
             "`training.batch_size`: expected a non-negative integer, found a string",
             "`training.warmup_ratio`: 2 is outside [0, 1]",
             "`training.device`",
+            "`training.progress`: unknown `fancy`; expected auto, tui or plain",
             "run.toml",
         ] {
             assert!(err.contains(needle), "missing {needle:?} in:\n{err}");

@@ -10,6 +10,8 @@ pub mod data;
 pub mod export;
 pub mod metrics;
 pub mod optim;
+pub mod plot;
+pub mod progress;
 pub mod task;
 pub mod trainer;
 

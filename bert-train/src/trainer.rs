@@ -8,7 +8,6 @@
 //! the AdamW moments and every counter of the loop ([`TrainerState`]).
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -25,10 +24,12 @@ use burn::optim::GradientsParams;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{FineTuneConfig, ModelSource, TaskKind};
-use crate::data::{self, Split, TaskData};
+use crate::data::{self, Example, Split, TaskData};
 use crate::export::write_tokenizer;
 use crate::metrics::Metrics;
 use crate::optim::{accumulate, clip_grad_norm, AdamW, LrSchedule};
+use crate::plot;
+use crate::progress::{format_duration, format_metrics, Progress, StepReport};
 use crate::task::{evaluate, HostBatch, TaskModel};
 use crate::TrainError;
 
@@ -112,8 +113,12 @@ pub struct TrainerState {
     pub evals_without_improvement: usize,
     /// The run's seed (a resumed run must use the same one).
     pub seed: u64,
-    /// Seconds spent training before this process (for throughput across resumes).
+    /// Seconds spent in training steps so far, all processes of the run together (validation
+    /// and checkpoint writes excluded).
     pub train_seconds: f64,
+    /// Seconds spent in validation during the run.
+    #[serde(default)]
+    pub eval_seconds: f64,
     /// Training rows processed.
     pub train_rows: usize,
 }
@@ -309,26 +314,70 @@ fn write_metrics_csv(path: &Path, history: &[LogRow], names: &[&str]) -> Result<
     Ok(write_text_atomically(path, &text)?)
 }
 
-fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
-    } else {
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
+/// The panels of `metrics.png`: training and validation loss; the validation metrics.
+fn plot_panels(history: &[LogRow], names: &[&str]) -> Vec<plot::Panel> {
+    let curve = |split: &str, value: &dyn Fn(&LogRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter(|r| r.split == split)
+            .filter_map(|r| value(r).map(|v| (r.step as f64, v)))
+            .collect()
+    };
+    let loss = plot::Panel {
+        title: "loss".into(),
+        series: vec![
+            ("train".into(), curve("train", &|r| Some(r.loss))),
+            ("validation".into(), curve("validation", &|r| Some(r.loss))),
+        ],
+    };
+    let metrics = plot::Panel {
+        title: "validation metrics".into(),
+        series: names
+            .iter()
+            .map(|n| {
+                let name = n.to_string();
+                (name, curve("validation", &|r| r.metrics.get(*n).copied()))
+            })
+            .collect(),
+    };
+    vec![loss, metrics]
 }
 
-fn format_metrics(m: &Metrics) -> String {
-    let mut parts = vec![format!(
-        "loss {:.4}",
-        m.get("loss").copied().unwrap_or(f64::NAN)
-    )];
-    for (k, v) in m {
-        if k != "loss" {
-            parts.push(format!("{k} {v:.4}"));
-        }
+/// The rest of an epoch's steps, gathered on `workers` threads ahead of the model (worker `w`
+/// takes steps `w`, `w + workers`, ...) and handed out in step order.
+struct Loader {
+    receivers: Vec<mpsc::Receiver<Vec<HostBatch>>>,
+    next: usize,
+}
+
+impl Loader {
+    fn spawn(examples: &Arc<Vec<Example>>, steps: Vec<Vec<Vec<usize>>>, workers: usize) -> Self {
+        let steps = Arc::new(steps);
+        let receivers = (0..workers)
+            .map(|w| {
+                let (sender, receiver) = mpsc::sync_channel::<Vec<HostBatch>>(2);
+                let (examples, steps) = (Arc::clone(examples), Arc::clone(&steps));
+                std::thread::spawn(move || {
+                    for group in steps.iter().skip(w).step_by(workers) {
+                        let host = group.iter().map(|b| HostBatch::gather(&examples, b));
+                        // The receiver is gone when training stops early.
+                        if sender.send(host.collect()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        Loader { receivers, next: 0 }
     }
-    parts.join(" | ")
+
+    /// The next step's batches; `None` when a worker died.
+    fn next(&mut self) -> Option<Vec<HostBatch>> {
+        let batches = self.receivers[self.next % self.receivers.len()].recv().ok();
+        self.next += 1;
+        batches
+    }
 }
 
 /// Seed of dropout for one forward pass.
@@ -569,6 +618,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         evals_without_improvement: 0,
         seed: t.seed,
         train_seconds: 0.0,
+        eval_seconds: 0.0,
         train_rows: 0,
     };
     if let Some((step, dir)) = &resumed {
@@ -597,9 +647,18 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     );
 
     let mut model = loaded.model.clone();
-    let tty = std::io::stdout().is_terminal();
+    let mut progress = Progress::new(t.progress);
+    progress.start(
+        &format!("{} {}", config.task.name(), out.display()),
+        total_steps.div_ceil(steps_per_epoch.max(1)),
+        state.epoch,
+        steps_per_epoch,
+    );
+    let mut interrupted = false;
     let start = Instant::now();
     let seconds_before = state.train_seconds;
+    // Time inside the loop that is not training: validation and checkpoint writes.
+    let mut paused = 0.0f64;
     let mut window_start = Instant::now();
     let mut window_rows = 0usize;
     let mut last_lr = schedule.rate(state.step.saturating_sub(1));
@@ -615,39 +674,28 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         let batches = plan.batches(&lengths, epoch as u64);
         let groups: Vec<&[Vec<usize>]> = batches.chunks(t.gradient_accumulation_steps).collect();
         let skip = state.step_in_epoch;
+        progress.start_epoch(epoch, groups.len());
+        progress.step(skip);
         // Batches are gathered on a loader thread ahead of the model.
         let inline = t.loader_workers == 0;
-        let (sender, receiver) = mpsc::sync_channel::<Vec<HostBatch>>(t.loader_workers.max(1) * 2);
-        if !inline {
-            let producer_groups: Vec<Vec<Vec<usize>>> =
+        let mut loader = (!inline).then(|| {
+            let remaining: Vec<Vec<Vec<usize>>> =
                 groups.iter().skip(skip).map(|g| g.to_vec()).collect();
-            let shared = Arc::clone(&shared);
-            std::thread::spawn(move || {
-                for group in producer_groups {
-                    let host: Vec<HostBatch> = group
-                        .iter()
-                        .map(|b| HostBatch::gather(&shared, b))
-                        .collect();
-                    if sender.send(host).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+            Loader::spawn(&shared, remaining, t.loader_workers)
+        });
         {
             for (g, group) in groups.iter().enumerate().skip(skip) {
                 if state.step >= total_steps {
                     break;
                 }
-                let host: Vec<HostBatch> = if inline {
-                    group
+                let host: Vec<HostBatch> = match &mut loader {
+                    None => group
                         .iter()
                         .map(|b| HostBatch::gather(examples, b))
-                        .collect()
-                } else {
-                    receiver
-                        .recv()
-                        .map_err(|_| TrainError::Run("the batch loader stopped".into()))?
+                        .collect(),
+                    Some(loader) => loader
+                        .next()
+                        .ok_or_else(|| TrainError::Run("the batch loader stopped".into()))?,
                 };
                 let lr = schedule.rate(state.step);
                 let mut grads: Option<GradientsParams> = None;
@@ -673,6 +721,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                 state.step_in_epoch = g + 1;
                 state.window_loss += step_loss;
                 state.window_steps += 1;
+                progress.step(g + 1);
                 let epoch_progress = epoch as f64 + (g + 1) as f64 / groups.len() as f64;
                 let end_of_epoch = g + 1 == groups.len();
                 let last = state.step >= total_steps;
@@ -694,16 +743,15 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                     let per_step = start.elapsed().as_secs_f64()
                         / (state.step - resumed.as_ref().map_or(0, |r| r.0)).max(1) as f64;
                     let eta = per_step * (total_steps - state.step) as f64;
-                    println!(
-                        "step {}/{} | epoch {:.2} | loss {:.4} | lr {:.3e} | {:.1} seq/s | eta {}",
-                        state.step,
+                    progress.log(&StepReport {
+                        step: state.step,
                         total_steps,
-                        epoch_progress,
+                        epoch: epoch_progress,
                         loss,
-                        lr,
-                        rate,
-                        format_duration(eta)
-                    );
+                        learning_rate: lr,
+                        rows_per_second: rate,
+                        eta_seconds: eta,
+                    });
                     window_start = Instant::now();
                     window_rows = 0;
                     write_metrics_csv(&out.join("metrics.csv"), &state.history, run.names)?;
@@ -718,13 +766,10 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                     if let Some(split) = &data.validation {
                         let eval_start = Instant::now();
                         let metrics = run.evaluate(&model, split);
-                        println!(
-                            "eval step {} (epoch {:.2}, {:.1}s): {}",
-                            state.step,
-                            epoch_progress,
-                            eval_start.elapsed().as_secs_f64(),
-                            format_metrics(&metrics)
-                        );
+                        let eval_seconds = eval_start.elapsed().as_secs_f64();
+                        paused += eval_seconds;
+                        state.eval_seconds += eval_seconds;
+                        progress.validation(state.step, epoch_progress, eval_seconds, &metrics);
                         let value = metrics.get(&metric).copied();
                         let mut row_metrics = metrics.clone();
                         let loss = row_metrics.remove("loss").unwrap_or(f64::NAN);
@@ -752,9 +797,9 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                             }
                             if let Some(patience) = t.early_stopping_patience {
                                 if state.evals_without_improvement >= patience && !last {
-                                    println!(
+                                    progress.note(format!(
                                         "early stopping: no better {metric} for {patience} evaluations"
-                                    );
+                                    ));
                                     stop = true;
                                 }
                             }
@@ -767,7 +812,12 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                 } else {
                     state.step % t.checkpoint_every_steps == 0
                 };
-                if checkpoint_now && !last && !stop {
+                // `q` in the terminal UI: checkpoint here and stop; `--resume` continues.
+                if progress.stop_requested() && !last && !stop {
+                    interrupted = true;
+                    stop = true;
+                }
+                if (checkpoint_now || interrupted) && !last && (!stop || interrupted) {
                     let (next_epoch, next_in_epoch) = if end_of_epoch {
                         (epoch + 1, 0)
                     } else {
@@ -776,17 +826,18 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                     let mut saved = state.clone();
                     saved.epoch = next_epoch;
                     saved.step_in_epoch = next_in_epoch;
-                    saved.train_seconds = seconds_before + start.elapsed().as_secs_f64();
+                    let save_start = Instant::now();
+                    saved.train_seconds = seconds_before + start.elapsed().as_secs_f64() - paused;
                     let dir = run.save_checkpoint(&loaded, &model, &optim, &saved)?;
-                    if !tty {
-                        println!("checkpoint {}", dir.display());
-                    }
+                    paused += save_start.elapsed().as_secs_f64();
+                    progress.checkpoint(&dir);
                 }
                 if stop {
                     break;
                 }
             }
         }
+        progress.end_epoch();
         if state.step_in_epoch >= groups.len() {
             state.epoch += 1;
             state.step_in_epoch = 0;
@@ -795,7 +846,16 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
             break;
         }
     }
-    state.train_seconds = seconds_before + start.elapsed().as_secs_f64();
+    state.train_seconds = seconds_before + start.elapsed().as_secs_f64() - paused;
+    progress.finish();
+    if interrupted {
+        return Err(TrainError::Run(format!(
+            "stopped at step {} on request; the checkpoint is in {}, and `--resume` continues \
+             the run",
+            state.step,
+            out.join("checkpoints").display()
+        )));
+    }
 
     // The final model, in the HF layout, written beside and renamed into place.
     let model_dir = out.join("model");
@@ -848,10 +908,17 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         write_metrics_csv(&out.join("metrics.csv"), &state.history, run.names)?;
         println!("test: {}", format_metrics(m));
     }
+    if let Err(e) = plot::draw(
+        &out.join("metrics.png"),
+        &plot_panels(&state.history, run.names),
+    ) {
+        println!("metrics.png not drawn: {e}");
+    }
     let rows_per_second = state.train_rows as f64 / state.train_seconds.max(1e-9);
     let summary_json = serde_json::json!({
         "step": state.step,
         "train_seconds": state.train_seconds,
+        "eval_seconds": state.eval_seconds,
         "train_rows": state.train_rows,
         "train_rows_per_second": rows_per_second,
         "resumed_from": resumed.as_ref().map(|r| r.0),

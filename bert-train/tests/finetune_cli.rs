@@ -176,7 +176,17 @@ fn a_short_real_run_learns_and_evaluate_agrees() {
     std::fs::write(d.join("run.toml"), config).unwrap();
     let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
     assert!(t.contains("validation: loss"), "{t}");
+    // Not a terminal: plain progress lines with step, epoch, loss, lr, throughput and ETA.
+    let progress = t
+        .lines()
+        .find(|l| l.starts_with("step 10/120 | epoch 0.25 | loss "));
+    let progress = progress.unwrap_or_else(|| panic!("no progress line in:\n{t}"));
+    for part in ["| lr ", " seq/s | eta "] {
+        assert!(progress.contains(part), "{progress}");
+    }
     let run = d.join("run");
+    let png = std::fs::read(run.join("metrics.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
     for f in [
         "config.toml",
         "metrics.csv",
@@ -238,13 +248,13 @@ fn a_short_real_run_learns_and_evaluate_agrees() {
     }
 }
 
-fn tiny_run_config(d: &Path, out: &str) -> PathBuf {
+fn tiny_run_config(d: &Path, out: &str, extra: &str) -> PathBuf {
     let config = format!(
         "task = \"sequence-classification\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\n\
          validation = {:?}\ntext_column = \"sentence\"\nmax_seq_length = 48\nmax_train_rows = 160\n\
          max_eval_rows = 64\n[training]\nepochs = 2\nbatch_size = 8\ngradient_accumulation_steps = 2\n\
          learning_rate = 1e-3\nwarmup_steps = 3\nweight_decay = 0.01\nlog_every_steps = 2\n\
-         checkpoint_every_steps = 3\nkeep_checkpoints = 2\neval_every_steps = 5\n",
+         checkpoint_every_steps = 3\nkeep_checkpoints = 2\neval_every_steps = 5\n{extra}",
         tiny_model_table(&minilm().join("vocab.txt")),
         data("sentiment/train.csv").display().to_string(),
         data("sentiment/dev.csv").display().to_string(),
@@ -258,7 +268,8 @@ fn tiny_run_config(d: &Path, out: &str) -> PathBuf {
 fn kill_9_then_resume_ends_like_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let whole = tiny_run_config(d, "whole");
+    // Three loader threads here, one in the cut run: the data order must not depend on them.
+    let whole = tiny_run_config(d, "whole", "loader_workers = 3\n");
     ok(bert_train(
         d,
         &["fine-tune", "--config", whole.to_str().unwrap()],
@@ -266,7 +277,7 @@ fn kill_9_then_resume_ends_like_an_uninterrupted_run() {
     let expected = read_json(&d.join("whole/eval_results.json"));
     let expected_csv = std::fs::read_to_string(d.join("whole/metrics.csv")).unwrap();
 
-    let cut = tiny_run_config(d, "cut");
+    let cut = tiny_run_config(d, "cut", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bert-train"))
         .args(["fine-tune", "--config", cut.to_str().unwrap()])
         .current_dir(d)
@@ -400,4 +411,41 @@ fn flat(v: &Value) -> Vec<f64> {
         Value::Number(n) => vec![n.as_f64().unwrap()],
         other => panic!("not numeric: {other}"),
     }
+}
+
+/// On a terminal the run shows burn-train's terminal UI (run under `script`, which gives it a
+/// pseudo-terminal) and still ends with its results.
+#[test]
+fn a_terminal_gets_the_terminal_ui() {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("`script` (util-linux) is needed to give the run a terminal");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = tiny_run_config(d, "tui", "epochs = 1\nprogress = \"auto\"\n");
+    let config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("epochs = 2\n", "");
+    std::fs::write(d.join("tui.toml"), config).unwrap();
+    let command = format!(
+        "stty cols 120 rows 40; exec {:?} fine-tune --config tui.toml",
+        env!("CARGO_BIN_EXE_bert-train")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // The alternate screen was entered and left again, and no plain progress line was printed.
+    assert!(
+        t.contains("\x1b[?1049h") && t.contains("\x1b[?1049l"),
+        "{t}"
+    );
+    assert!(!t.contains("| eta "), "{t}");
+    assert!(t.contains("validation: loss"), "{t}");
+    assert!(d.join("tui/eval_results.json").is_file());
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fine-tunes all-MiniLM-L6-v2 with bert-train and with transformers' Trainer, one after the other,
+# from the same config files with the same overrides, and writes one results JSON per side and
+# task under experiments/finetune/results/. `table.py` turns them into RESULTS.md's table.
+#
+#   experiments/finetune/run.sh [sentiment|regression|ner ...]    (default: all three)
+#
+# Nothing else should run on the machine meanwhile: both sides use every core.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
+CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
+bash scripts/fetch-assets.sh >/dev/null
+bash scripts/fetch-data.sh
+mkdir -p models
+ln -sfn "$CACHE/all-MiniLM-L6-v2" models/all-MiniLM-L6-v2
+VENV="$(bash scripts/torch-venv.sh accelerate==1.15.0 scikit-learn scipy seqeval)"
+cargo build -q --release -p bert-train
+BIN="$CARGO_TARGET_DIR/release/bert-train"
+RESULTS=experiments/finetune/results
+mkdir -p "$RESULTS"
+
+# task name -> config file and the overrides both sides get (shorter than the configs' own runs,
+# so that the six runs fit in about an hour on a 2-core CPU; no checkpoints inside the loop).
+declare -A CONFIG=(
+  [sentiment]=configs/sentiment.toml
+  [regression]=configs/sentiment-regression.toml
+  [ner]=configs/ner.toml
+)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3)
+
+for task in "${@:-sentiment regression ner}"; do
+  for name in $task; do
+    config="${CONFIG[$name]}"
+    sets=(--set "training.epochs=${EPOCHS[$name]}" --set training.checkpoint_every_steps=1000000)
+    out="runs/compare-$name"
+    rm -rf "$out-bert" "$out-hf"
+    echo "== $name: bert-train"
+    "$BIN" fine-tune --config "$config" "${sets[@]}" --set "output_dir=$out-bert" \
+      | tee "$RESULTS/$name-bert.log" | grep -v '^step ' || true
+    python3 - "$out-bert" "$config" "$RESULTS/$name-bert.json" "${sets[@]}" <<'EOF'
+import json, sys
+out, config, dest, *sets = sys.argv[1:]
+train = json.load(open(f"{out}/train_results.json"))
+metrics = json.load(open(f"{out}/eval_results.json"))
+json.dump({"config": config, "overrides": sets[1::2], "metrics": metrics, **train},
+          open(dest, "w"), indent=2)
+EOF
+    echo "== $name: transformers Trainer"
+    "$VENV/bin/python" experiments/finetune/hf_trainer.py --config "$config" "${sets[@]}" \
+      --out "$out-hf" > "$RESULTS/$name-hf.log" 2>&1
+    cp "$out-hf/results.json" "$RESULTS/$name-hf.json"
+    grep -A8 '"metrics"' "$RESULTS/$name-hf.json"
+  done
+done
+python3 experiments/finetune/table.py "$RESULTS"
