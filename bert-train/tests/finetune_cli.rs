@@ -4,6 +4,7 @@
 //! The real-data tests need `scripts/fetch-assets.sh` (all-MiniLM-L6-v2) and
 //! `scripts/fetch-data.sh` (data/); `.ci/run` runs both.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -448,4 +449,58 @@ fn a_terminal_gets_the_terminal_ui() {
     assert!(!t.contains("| eta "), "{t}");
     assert!(t.contains("validation: loss"), "{t}");
     assert!(d.join("tui/eval_results.json").is_file());
+
+    // `q` then `s` (stop) in the UI: the run writes a checkpoint where it is and stops.
+    let long = std::fs::read_to_string(d.join("tui.toml"))
+        .unwrap()
+        .replace("output_dir = \"tui\"", "output_dir = \"stop\"")
+        .replace("epochs = 1\n", "epochs = 100000\n")
+        .replace("max_train_rows = 160", "max_train_rows = 2000")
+        .replace(
+            "checkpoint_every_steps = 3\n",
+            "checkpoint_every_steps = 100000\n",
+        );
+    std::fs::write(d.join("stop.toml"), long).unwrap();
+    let command = command.replace("tui.toml", "stop.toml");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        // A file, not a pipe: the UI writes far more than a pipe holds before the test reads.
+        .stdout(std::fs::File::create(d.join("stop.out")).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    // Keys typed before the UI is up wait in the terminal's input queue.
+    std::thread::sleep(Duration::from_secs(3));
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    keys.write_all(b"s").unwrap();
+    keys.flush().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            panic!("the run did not stop on `q`, `s`");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(keys);
+    let status = child.wait().unwrap();
+    let t = String::from_utf8_lossy(&std::fs::read(d.join("stop.out")).unwrap()).into_owned();
+    assert!(!status.success(), "{t}");
+    assert!(t.contains("on request") && t.contains("--resume"), "{t}");
+    let step = t
+        .split("stopped at step ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no stop line in:\n{t}"));
+    assert!(
+        d.join(format!("stop/checkpoints/step-{step}/trainer_state.json"))
+            .is_file(),
+        "no checkpoint at step {step}"
+    );
 }
