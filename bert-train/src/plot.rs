@@ -20,6 +20,9 @@ pub struct Panel {
     pub title: String,
     /// The curves.
     pub series: Vec<Series>,
+    /// Curves that mostly rise (metrics) get their legend in the upper left, falling ones
+    /// (losses) in the upper right, where the curves seldom are.
+    pub rising: bool,
 }
 
 const FONT_PATHS: &[&str] = &[
@@ -83,8 +86,15 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), String> {
         let root = BitMapBackend::new(&tmp, (width, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let areas = root.split_evenly((1, panels.len()));
+        // One step axis for every panel: the whole run.
+        let steps = panels
+            .iter()
+            .flat_map(|p| p.series.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.0)))
+            .filter(|x| x.is_finite());
+        let (x0, x1) = steps.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        let x0 = x0.min(0.0);
         for (area, panel) in areas.iter().zip(&panels) {
-            draw_panel(area, panel, text)?;
+            draw_panel(area, panel, (x0, x1), text)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -94,17 +104,16 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), String> {
 fn draw_panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     panel: &Panel,
+    (x0, x1): (f64, f64),
     text: bool,
 ) -> Result<(), String> {
     let points = panel.series.iter().flat_map(|(_, p)| p.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
+    let (mut y0, mut y1) = (f64::MAX, f64::MIN);
+    for &(_, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
         y0 = y0.min(y);
         y1 = y1.max(y);
     }
-    if x0 > x1 {
+    if y0 > y1 || x0 > x1 {
         return Ok(());
     }
     // Some room around single points and flat curves.
@@ -159,7 +168,11 @@ fn draw_panel(
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(if panel.rising {
+                SeriesLabelPosition::UpperLeft
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
             .label_font(("sans-serif", 14))
             .draw()
             .map_err(|e| e.to_string())?;
@@ -183,10 +196,12 @@ mod tests {
                     ("train".into(), loss),
                     ("validation".into(), vec![(20.0, 0.3)]),
                 ],
+                rising: false,
             },
             Panel {
                 title: "validation".into(),
                 series: vec![("accuracy".into(), vec![(10.0, 0.7), (20.0, 0.8)])],
+                rising: true,
             },
         ];
         draw(&path, &panels).unwrap();

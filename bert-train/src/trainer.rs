@@ -329,6 +329,7 @@ fn plot_panels(history: &[LogRow], names: &[&str]) -> Vec<plot::Panel> {
             ("train".into(), curve("train", &|r| Some(r.loss))),
             ("validation".into(), curve("validation", &|r| Some(r.loss))),
         ],
+        rising: false,
     };
     let metrics = plot::Panel {
         title: "validation metrics".into(),
@@ -339,6 +340,7 @@ fn plot_panels(history: &[LogRow], names: &[&str]) -> Vec<plot::Panel> {
                 (name, curve("validation", &|r| r.metrics.get(*n).copied()))
             })
             .collect(),
+        rising: true,
     };
     vec![loss, metrics]
 }
