@@ -68,8 +68,19 @@ const COLORS: [RGBColor; 6] = [
 
 /// Draws `panels` side by side into a PNG at `path` (written whole, then renamed into place).
 pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), String> {
-    let panels: Vec<&Panel> = panels
+    // Only finite points are drawn; panels left with none are dropped.
+    let panels: Vec<Panel> = panels
         .iter()
+        .map(|p| Panel {
+            title: p.title.clone(),
+            series: (p.series.iter())
+                .map(|(name, pts)| {
+                    let finite = pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite());
+                    (name.clone(), finite.copied().collect())
+                })
+                .collect(),
+            rising: p.rising,
+        })
         .filter(|p| p.series.iter().any(|(_, pts)| !pts.is_empty()))
         .collect();
     if panels.is_empty() {
@@ -89,8 +100,7 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), String> {
         // One step axis for every panel: the whole run.
         let steps = panels
             .iter()
-            .flat_map(|p| p.series.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.0)))
-            .filter(|x| x.is_finite());
+            .flat_map(|p| p.series.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.0)));
         let (x0, x1) = steps.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
         let x0 = x0.min(0.0);
         for (area, panel) in areas.iter().zip(&panels) {
@@ -107,12 +117,8 @@ fn draw_panel(
     (x0, x1): (f64, f64),
     text: bool,
 ) -> Result<(), String> {
-    let points = panel.series.iter().flat_map(|(_, p)| p.iter());
-    let (mut y0, mut y1) = (f64::MAX, f64::MIN);
-    for &(_, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
+    let values = panel.series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
+    let (y0, y1) = values.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
     if y0 > y1 || x0 > x1 {
         return Ok(());
     }
@@ -143,13 +149,8 @@ fn draw_panel(
     mesh.draw().map_err(|e| e.to_string())?;
     for (i, (name, pts)) in panel.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = pts
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
         let line = chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(|e| e.to_string())?;
         if text {
             line.label(name.as_str()).legend(move |(x, y)| {

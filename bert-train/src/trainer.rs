@@ -678,7 +678,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         let skip = state.step_in_epoch;
         progress.start_epoch(epoch, groups.len());
         progress.step(skip);
-        // Batches are gathered on a loader thread ahead of the model.
+        // Batches are gathered ahead of the model by `loader_workers` threads (0: inline).
         let inline = t.loader_workers == 0;
         let mut loader = (!inline).then(|| {
             let remaining: Vec<Vec<Vec<usize>>> =

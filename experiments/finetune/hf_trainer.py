@@ -118,16 +118,22 @@ class ListDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
+def read_splits(data, read):
+    """The train and validation splits, `read(path)` each, cut to max_train/eval_rows."""
+    splits = {}
+    for split in ("train", "validation"):
+        rows = read(data[split])
+        limit = data.get("max_train_rows" if split == "train" else "max_eval_rows")
+        splits[split] = rows[:limit] if limit else rows
+    return splits
+
+
 def sequence_data(config, tokenizer, regression):
     data = config["data"]
     text, pair = data.get("text_column", "text"), data.get("text_pair_column")
     label_column = data.get("label_column", "label")
     max_len = data.get("max_seq_length", 128)
-    splits = {}
-    for split in ("train", "validation"):
-        rows = read_table(data[split], file_format(data, data[split]))
-        limit = data.get("max_train_rows" if split == "train" else "max_eval_rows")
-        splits[split] = rows[:limit] if limit else rows
+    splits = read_splits(data, lambda path: read_table(path, file_format(data, path)))
     if regression:
         labels = None
     else:
@@ -151,11 +157,7 @@ def sequence_data(config, tokenizer, regression):
 def token_data(config, tokenizer):
     data = config["data"]
     max_len = data.get("max_seq_length", 128)
-    splits = {}
-    for split in ("train", "validation"):
-        rows = read_tagged(data, data[split])
-        limit = data.get("max_train_rows" if split == "train" else "max_eval_rows")
-        splits[split] = rows[:limit] if limit else rows
+    splits = read_splits(data, lambda path: read_tagged(data, path))
     labels = data.get("labels") or sorted({t for _, tags in splits["train"] for t in tags})
     encoded = {}
     for split, rows in splits.items():
