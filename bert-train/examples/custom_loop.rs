@@ -1,23 +1,22 @@
-//! A training loop written by hand, without `bert-train fine-tune`: the pieces of bert-model,
-//! bert-data and the `bert_train` library put together step by step.
+//! A training loop written by hand over a task module, without `bert-train fine-tune`: the
+//! task reads and batches the data and owns the head and loss; the loop, the optimizer and the
+//! schedule are here.
 //!
 //!     cargo run --release -p bert-train --example custom_loop -- MODEL_DIR [TRAIN.csv]
 //!
 //! MODEL_DIR is a BERT checkpoint in the HF layout (e.g. models/all-MiniLM-L6-v2); TRAIN.csv has
-//! `sentence` and `label` columns (default data/sentiment/train.csv, first 800 rows: 600 to train
-//! on, 200 to evaluate).
+//! `sentence` and `label` columns (default data/sentiment/train.csv: 600 rows to train on, and
+//! data/sentiment/dev.csv, 200 rows to evaluate).
 
 use std::path::Path;
 
-use bert_data::batch::Row;
-use bert_data::batch::{BatchPlan, LabelSet};
-use bert_data::readers::{read_text_examples, Format, OnBadRow, TextColumns};
-use bert_data::{BertTokenizer, TokenizerOverrides, Truncation, TruncationStrategy};
-use bert_model::{parse_device, BertConfig, Checkpoint};
-use bert_train::config::Schedule;
-use bert_train::data::{Example, Target};
+use bert_data::batch::BatchPlan;
+use bert_data::{BertTokenizer, TokenizerOverrides};
+use bert_model::{from_checkpoint, parse_device, BertConfig, Checkpoint};
+use bert_train::config::{FineTuneConfig, Schedule};
 use bert_train::optim::{clip_grad_norm, AdamW, LrSchedule};
-use bert_train::task::{batch_of, evaluate, TaskModel};
+use bert_train::tasks::sequence_classification::SequenceClassification;
+use bert_train::tasks::{self, batch_rng, evaluate, LoadContext, Task};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 
@@ -25,57 +24,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let model_dir = Path::new(
         args.get(1)
-            .map(String::as_str)
-            .unwrap_or("models/all-MiniLM-L6-v2"),
+            .map_or("models/all-MiniLM-L6-v2", String::as_str),
     );
     let train = args
         .get(2)
-        .map(String::as_str)
-        .unwrap_or("data/sentiment/train.csv");
+        .map_or("data/sentiment/train.csv", String::as_str);
 
-    // 1. Data: read, tokenize, label.
+    // 1. Data: the task module reads, tokenizes and labels the files named by a config.
+    let toml = format!(
+        "task = \"sequence-classification\"\nmodel = {model_dir:?}\noutput_dir = \"unused\"\n\
+         [data]\ntrain = {train:?}\nvalidation = \"data/sentiment/dev.csv\"\n\
+         text_column = \"sentence\"\nmax_seq_length = 64\nmax_train_rows = 600\n\
+         max_eval_rows = 200\n"
+    );
+    let config = FineTuneConfig::parse(&toml, Path::new("custom_loop"), &[])?;
+    let task: SequenceClassification = tasks::configure(&config)?;
     let tokenizer = BertTokenizer::from_dir(model_dir, &TokenizerOverrides::default())?;
-    let columns = TextColumns {
-        text: "sentence".into(),
-        text_pair: None,
-        label: Some("label".into()),
-        regression: false,
-    };
-    let rows = read_text_examples(Path::new(train), Format::Csv, &columns, OnBadRow::Error)?.rows;
-    let rows = &rows[..rows.len().min(800)];
-    let labels = LabelSet::collect(rows.iter().filter_map(|r| match &r.label {
-        Some(bert_data::readers::LabelValue::Class(c)) => Some(c.as_str()),
-        _ => None,
-    }));
-    let truncation = Some(Truncation {
-        max_length: 64,
-        strategy: TruncationStrategy::LongestFirst,
-    });
-    let mut examples = Vec::new();
-    for r in rows {
-        let enc = tokenizer.encode(&r.text, None, truncation)?;
-        let Some(bert_data::readers::LabelValue::Class(c)) = &r.label else {
-            continue;
-        };
-        examples.push(Example {
-            row: Row {
-                ids: enc.ids,
-                type_ids: enc.type_ids,
-            },
-            target: Target::Class(labels.id(c)? as i64),
-            line: r.line,
-        });
-    }
-    let (dev, train) = examples.split_at(examples.len() / 4);
+    let data = task.load(&LoadContext {
+        config: &config,
+        tokenizer: &tokenizer,
+        known: None,
+        with_train: true,
+    })?;
+    let (train, dev) = (
+        &data.train.features,
+        &data.validation.as_ref().unwrap().features,
+    );
 
     // 2. Model: the pretrained encoder plus a new classifier, on an autodiff device.
     let device = parse_device("cpu")?;
     let train_device = device.clone().autodiff();
-    let mut config = BertConfig::from_file(model_dir.join("config.json"))?;
-    config.num_labels = Some(labels.len());
+    let base = BertConfig::from_file(model_dir.join("config.json"))?;
+    let model_config = task.model_config(base, data.labels.as_ref());
     let checkpoint = Checkpoint::open_dir(model_dir)?;
-    let (mut model, _) =
-        TaskModel::from_checkpoint(false, &config, &checkpoint, &train_device, 42)?;
+    let (mut model, _) = from_checkpoint::<<SequenceClassification as Task>::Model>(
+        &model_config,
+        &checkpoint,
+        &train_device,
+        42,
+    )?;
 
     // 3. The loop: seeded batches, loss, backward, clip, AdamW with a warmup schedule.
     let plan = BatchPlan {
@@ -83,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         shuffle_seed: Some(42),
         group_by_length: false,
     };
-    let lengths: Vec<usize> = train.iter().map(|e| e.row.ids.len()).collect();
+    let lengths: Vec<usize> = train.iter().map(SequenceClassification::length).collect();
     let epochs = 3;
     let total = lengths.len().div_ceil(16) * epochs;
     let schedule = LrSchedule {
@@ -97,8 +84,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut step = 0;
     for epoch in 0..epochs {
         for indices in plan.batches(&lengths, epoch as u64) {
-            let batch = batch_of(train, &indices, pad, &train_device);
-            let loss = model.loss(&batch);
+            let host = task.gather(train, &indices, &mut batch_rng(42, step, 0));
+            let loss = task.loss(&model, &task.to_device(&host, pad, &train_device));
             let value = loss.clone().into_scalar::<f32>();
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             clip_grad_norm(&model, &mut grads, 1.0);
@@ -109,7 +96,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         // 4. Evaluation on a plain device (no autodiff, dropout off).
-        let metrics = evaluate(&model.valid(), dev, 32, pad, Some(labels.names()), &device);
+        let labels = data.labels.as_ref();
+        let metrics = evaluate(&task, &model.valid(), dev, 32, pad, labels, &device);
         println!("epoch {epoch}: {metrics:?}");
     }
     Ok(())

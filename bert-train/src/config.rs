@@ -12,6 +12,8 @@ use bert_data::readers::{Format, OnBadRow};
 use bert_model::BertConfig;
 use toml::{Table, Value};
 
+use crate::tasks::{self, Task, TaskFn, TaskInfo};
+
 /// A configuration that could not be read or is not valid: every problem found, one per line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -42,25 +44,6 @@ pub enum ConfigError {
         /// Every problem found.
         problems: Vec<String>,
     },
-}
-
-/// What is fine-tuned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskKind {
-    /// One label (or score) per text or pair: `BertForSequenceClassification`.
-    SequenceClassification,
-    /// One label per word: `BertForTokenClassification`.
-    TokenClassification,
-}
-
-impl TaskKind {
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::SequenceClassification => "sequence-classification",
-            TaskKind::TokenClassification => "token-classification",
-        }
-    }
 }
 
 /// Where the model comes from.
@@ -111,22 +94,8 @@ pub struct DataConfig {
     pub test: Option<PathBuf>,
     /// File format; from each file's extension when not given.
     pub format: Option<Format>,
-    /// Column (CSV/TSV header or JSONL key) of the text; for token classification in JSONL,
-    /// the key of the token list (default `tokens`).
-    pub text_column: String,
-    /// Column of the second text of pairs.
-    pub text_pair_column: Option<String>,
-    /// Column of the label; for token classification in JSONL, the key of the tag list
-    /// (default `tags`).
-    pub label_column: String,
-    /// CoNLL: the token column (0-based).
-    pub token_column: usize,
-    /// CoNLL: the tag column (0-based; default the last).
-    pub tag_column: Option<usize>,
     /// Maximum tokens per row, `[CLS]` and `[SEP]` included.
     pub max_seq_length: usize,
-    /// The label list, in id order; else collected from the training set, sorted.
-    pub labels: Option<Vec<String>>,
     /// What to do with malformed rows.
     pub on_bad_row: OnBadRow,
     /// Use only the first N training rows.
@@ -191,13 +160,33 @@ pub struct TrainingConfig {
     pub progress: ProgressStyle,
 }
 
+impl DataConfig {
+    /// The format of `path`: `format` when set, else from the file's extension.
+    pub fn format_of(&self, path: &Path) -> Result<Format, bert_data::readers::DataError> {
+        match self.format {
+            Some(f) => Ok(f),
+            None => Format::from_path(path),
+        }
+    }
+}
+
+/// The keys a task owns (see [`crate::tasks::Task::TOP_KEYS`] and `DATA_KEYS`), as written;
+/// the task reads them itself.
+#[derive(Debug, Clone, Default)]
+pub struct TaskKeys {
+    /// Its top-level keys.
+    pub top: Table,
+    /// Its keys in `[data]`.
+    pub data: Table,
+}
+
 /// A whole fine-tuning configuration.
 #[derive(Debug, Clone)]
 pub struct FineTuneConfig {
-    /// The task.
-    pub task: TaskKind,
-    /// `regression` for float labels (MSE loss, one output), else classification.
-    pub regression: bool,
+    /// The task's name (one of [`crate::tasks::all`]).
+    pub task: String,
+    /// The task's own keys.
+    pub task_keys: TaskKeys,
     /// The model to start from.
     pub model: ModelSource,
     /// Where checkpoints, metrics and the final model go.
@@ -210,26 +199,15 @@ pub struct FineTuneConfig {
     pub text: String,
 }
 
-const TOP_KEYS: &[&str] = &[
-    "task",
-    "problem_type",
-    "model",
-    "output_dir",
-    "data",
-    "training",
-];
-const DATA_KEYS: &[&str] = &[
+/// Top-level keys of every task (a task adds its own after `task`).
+pub const TOP_KEYS: &[&str] = &["task", "model", "output_dir", "data", "training"];
+/// Keys of `[data]` for every task (a task adds its own).
+pub const DATA_KEYS: &[&str] = &[
     "train",
     "validation",
     "test",
     "format",
-    "text_column",
-    "text_pair_column",
-    "label_column",
-    "token_column",
-    "tag_column",
     "max_seq_length",
-    "labels",
     "on_bad_row",
     "max_train_rows",
     "max_eval_rows",
@@ -264,10 +242,10 @@ const TRAINING_KEYS: &[&str] = &[
 const MODEL_KEYS: &[&str] = &["config", "tokenizer"];
 
 /// Reads one table's keys, noting every problem instead of stopping at the first.
-struct Section<'a> {
+pub struct Section<'a> {
     name: &'static str,
     table: Table,
-    known: &'static [&'static str],
+    known: Vec<&'static str>,
     problems: &'a mut Vec<String>,
 }
 
@@ -284,10 +262,11 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 impl<'a> Section<'a> {
-    fn new(
+    /// A section named `name` (`""` for the top level) whose valid keys are `known`.
+    pub fn new(
         name: &'static str,
         table: Table,
-        known: &'static [&'static str],
+        known: Vec<&'static str>,
         problems: &'a mut Vec<String>,
     ) -> Self {
         Section {
@@ -315,17 +294,20 @@ impl<'a> Section<'a> {
         self.problems.push(message);
     }
 
-    fn problem(&mut self, key: &str, message: impl std::fmt::Display) {
+    /// Notes a problem with `key`.
+    pub fn problem(&mut self, key: &str, message: impl std::fmt::Display) {
         let message = format!("`{}`: {message}", self.path(key));
         self.problems.push(message);
     }
 
-    fn raw(&mut self, key: &str) -> Option<Value> {
+    /// Takes `key` as it was written.
+    pub fn raw(&mut self, key: &str) -> Option<Value> {
         debug_assert!(self.known.contains(&key), "{key} is listed");
         self.table.remove(key)
     }
 
-    fn string(&mut self, key: &str) -> Option<String> {
+    /// Takes a string.
+    pub fn string(&mut self, key: &str) -> Option<String> {
         match self.raw(key)? {
             Value::String(s) => Some(s),
             other => {
@@ -335,7 +317,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn required_string(&mut self, key: &str) -> Option<String> {
+    /// Takes a string that must be there.
+    pub fn required_string(&mut self, key: &str) -> Option<String> {
         let value = self.string(key);
         if value.is_none() && !self.problems.iter().any(|p| p.contains(&self.path(key))) {
             self.problem(key, "missing (required)");
@@ -343,7 +326,8 @@ impl<'a> Section<'a> {
         value
     }
 
-    fn count(&mut self, key: &str) -> Option<usize> {
+    /// Takes a non-negative integer.
+    pub fn count(&mut self, key: &str) -> Option<usize> {
         match self.raw(key)? {
             Value::Integer(i) if i >= 0 => Some(i as usize),
             other => {
@@ -353,7 +337,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn number(&mut self, key: &str) -> Option<f64> {
+    /// Takes a number.
+    pub fn number(&mut self, key: &str) -> Option<f64> {
         match self.raw(key)? {
             Value::Float(f) => Some(f),
             Value::Integer(i) => Some(i as f64),
@@ -364,7 +349,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn boolean(&mut self, key: &str) -> Option<bool> {
+    /// Takes a boolean.
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
         match self.raw(key)? {
             Value::Boolean(b) => Some(b),
             other => {
@@ -374,7 +360,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    fn strings(&mut self, key: &str) -> Option<Vec<String>> {
+    /// Takes an array of strings (integers are taken as their text).
+    pub fn strings(&mut self, key: &str) -> Option<Vec<String>> {
         match self.raw(key)? {
             Value::Array(items) => {
                 let mut out = Vec::new();
@@ -398,7 +385,7 @@ impl<'a> Section<'a> {
     }
 
     /// A number within `[low, high]`.
-    fn ranged(&mut self, key: &str, low: f64, high: f64) -> Option<f64> {
+    pub fn ranged(&mut self, key: &str, low: f64, high: f64) -> Option<f64> {
         let v = self.number(key)?;
         if !(low..=high).contains(&v) {
             self.problem(key, format!("{v} is outside [{low}, {high}]"));
@@ -407,8 +394,15 @@ impl<'a> Section<'a> {
         Some(v)
     }
 
+    /// Takes the keys in `keys` out, as a table of their own.
+    pub fn take(&mut self, keys: &[&str]) -> Table {
+        keys.iter()
+            .filter_map(|k| self.table.remove(*k).map(|v| (k.to_string(), v)))
+            .collect()
+    }
+
     /// Reports the keys nobody asked for.
-    fn finish(self) {
+    pub fn finish(self) {
         let table = if self.name.is_empty() {
             "the top level".to_string()
         } else {
@@ -508,50 +502,40 @@ impl FineTuneConfig {
     }
 
     fn validate(table: Table, problems: &mut Vec<String>) -> Option<Self> {
-        let mut top = Section::new("", table, TOP_KEYS, problems);
-        let task = match top.string("task").as_deref() {
-            Some("sequence-classification") => Some(TaskKind::SequenceClassification),
-            Some("token-classification") => Some(TaskKind::TokenClassification),
-            Some(other @ ("question-answering" | "multiple-choice" | "masked-lm")) => {
-                top.problem(
-                    "task",
-                    format!("`{other}` is not supported by fine-tune yet; supported: sequence-classification, token-classification"),
-                );
-                None
-            }
-            Some(other) => {
-                top.problem(
-                    "task",
-                    format!("unknown task `{other}`; expected sequence-classification or token-classification"),
-                );
-                None
-            }
+        let named = match table.get("task") {
+            Some(Value::String(name)) => tasks::find(name),
+            _ => None,
+        };
+        // The keys of the named task; of every task while the task is unknown, so that only
+        // the task itself is reported.
+        let (task_top, task_data): (Vec<&'static str>, Vec<&'static str>) = match named {
+            Some(info) => (info.top_keys.to_vec(), info.data_keys.to_vec()),
             None => {
-                if !top.problems.iter().any(|p| p.contains("`task`")) {
-                    top.problem("task", "missing (required)");
+                let all = tasks::all();
+                let mut top: Vec<_> = all
+                    .iter()
+                    .flat_map(|t| t.top_keys.iter().copied())
+                    .collect();
+                let mut data: Vec<_> = all
+                    .iter()
+                    .flat_map(|t| t.data_keys.iter().copied())
+                    .collect();
+                for keys in [&mut top, &mut data] {
+                    let mut seen = std::collections::HashSet::new();
+                    keys.retain(|k| seen.insert(*k));
                 }
-                None
+                (top, data)
             }
         };
-        let regression = match top.string("problem_type").as_deref() {
-            None | Some("single_label_classification") => false,
-            Some("regression") => true,
-            Some(other) => {
-                top.problem(
-                    "problem_type",
-                    format!(
-                        "unknown `{other}`; expected regression or single_label_classification"
-                    ),
-                );
-                false
-            }
+        let mut known_top = vec![TOP_KEYS[0]];
+        known_top.extend(&task_top);
+        known_top.extend(&TOP_KEYS[1..]);
+        let mut top = Section::new("", table, known_top, problems);
+        let task = Self::task_name(&mut top);
+        let mut task_keys = TaskKeys {
+            top: top.take(&task_top),
+            data: Table::new(),
         };
-        if regression && task == Some(TaskKind::TokenClassification) {
-            top.problem(
-                "problem_type",
-                "regression is for sequence-classification only",
-            );
-        }
         let model_value = top.raw("model");
         let output_dir = top.required_string("output_dir").map(PathBuf::from);
         let data_table = top.raw("data");
@@ -561,7 +545,7 @@ impl FineTuneConfig {
         let model = match model_value {
             Some(Value::String(s)) => Some(ModelSource::Pretrained(s)),
             Some(Value::Table(t)) => {
-                let mut section = Section::new("model", t, MODEL_KEYS, problems);
+                let mut section = Section::new("model", t, MODEL_KEYS.to_vec(), problems);
                 let config = section.raw("config");
                 let tokenizer = section.required_string("tokenizer");
                 section.finish();
@@ -610,15 +594,25 @@ impl FineTuneConfig {
             }
         };
 
-        let data = Self::data(
+        let mut data_section = Section::new(
+            "data",
             sub_table(data_table, "data", problems),
-            task.unwrap_or(TaskKind::SequenceClassification),
+            DATA_KEYS.iter().chain(&task_data).copied().collect(),
             problems,
         );
+        task_keys.data = data_section.take(&task_data);
+        let data = Self::data(data_section, named);
         let training = Self::training(sub_table(training_table, "training", problems), problems);
+        if let Some(name) = &task {
+            let check = CheckTask {
+                keys: task_keys.clone(),
+                problems,
+            };
+            tasks::by_name(name, check);
+        }
         Some(FineTuneConfig {
             task: task?,
-            regression,
+            task_keys,
             model: model?,
             output_dir: output_dir?,
             data: data?,
@@ -627,9 +621,29 @@ impl FineTuneConfig {
         })
     }
 
-    fn data(table: Table, task: TaskKind, problems: &mut Vec<String>) -> Option<DataConfig> {
-        let mut s = Section::new("data", table, DATA_KEYS, problems);
-        let tokens = task == TaskKind::TokenClassification;
+    fn task_name(top: &mut Section) -> Option<String> {
+        let name = top.string("task");
+        match name.as_deref() {
+            Some(name) if tasks::find(name).is_some() => return Some(name.to_string()),
+            Some(other) => {
+                let known: Vec<&str> = tasks::all().iter().map(|t| t.name).collect();
+                let message = if LATER.contains(&other) {
+                    format!("`{other}` is not supported by fine-tune yet; supported: ")
+                } else {
+                    format!("unknown task `{other}`; expected one of ")
+                };
+                top.problem("task", format!("{message}{}", known.join(", ")));
+            }
+            None => {
+                if !top.problems.iter().any(|p| p.contains("`task`")) {
+                    top.problem("task", "missing (required)");
+                }
+            }
+        }
+        None
+    }
+
+    fn data(mut s: Section, task: Option<TaskInfo>) -> Option<DataConfig> {
         let train = s.required_string("train").map(PathBuf::from);
         let validation = s.string("validation").map(PathBuf::from);
         let test = s.string("test").map(PathBuf::from);
@@ -647,43 +661,25 @@ impl FineTuneConfig {
                 None
             }
         };
-        if let Some(f) = format {
-            let ok = if tokens {
-                matches!(f, Format::Conll | Format::Jsonl)
-            } else {
-                !matches!(f, Format::Conll)
-            };
-            if !ok {
+        if let (Some(f), Some(task)) = (format, task) {
+            if !task.formats.contains(&f) {
+                let names: Vec<String> = task
+                    .formats
+                    .iter()
+                    .map(|f| format!("{f:?}").to_lowercase())
+                    .collect();
                 s.problem(
                     "format",
-                    if tokens {
-                        "token-classification reads conll or jsonl"
-                    } else {
-                        "sequence-classification reads csv, tsv or jsonl"
-                    },
+                    format!("{} reads {}", task.name, names.join(", ")),
                 );
             }
         }
-        let default_text = if tokens { "tokens" } else { "text" };
-        let default_label = if tokens { "tags" } else { "label" };
-        let text_column = s.string("text_column").unwrap_or(default_text.into());
-        let text_pair_column = s.string("text_pair_column");
-        if tokens && text_pair_column.is_some() {
-            s.problem("text_pair_column", "not used by token-classification");
-        }
-        let label_column = s.string("label_column").unwrap_or(default_label.into());
-        let token_column = s.count("token_column").unwrap_or(0);
-        let tag_column = s.count("tag_column");
         let max_seq_length = s.count("max_seq_length").unwrap_or(128);
         if max_seq_length < 3 {
             s.problem(
                 "max_seq_length",
                 "must be at least 3 ([CLS], a token, [SEP])",
             );
-        }
-        let labels = s.strings("labels");
-        if labels.as_ref().is_some_and(|l| l.is_empty()) {
-            s.problem("labels", "must not be empty");
         }
         let on_bad_row = match s.string("on_bad_row").as_deref() {
             None | Some("error") => OnBadRow::Error,
@@ -704,13 +700,7 @@ impl FineTuneConfig {
             validation,
             test,
             format,
-            text_column,
-            text_pair_column,
-            label_column,
-            token_column,
-            tag_column,
             max_seq_length,
-            labels,
             on_bad_row,
             max_train_rows,
             max_eval_rows,
@@ -718,7 +708,7 @@ impl FineTuneConfig {
     }
 
     fn training(table: Table, problems: &mut Vec<String>) -> Option<TrainingConfig> {
-        let mut s = Section::new("training", table, TRAINING_KEYS, problems);
+        let mut s = Section::new("training", table, TRAINING_KEYS.to_vec(), problems);
         let positive = |s: &mut Section, key: &str, default: usize| {
             let v = s.count(key).unwrap_or(default);
             if v == 0 {
@@ -812,18 +802,15 @@ impl FineTuneConfig {
         })
     }
 
-    /// A short human summary of the run (for the first lines of output).
-    pub fn summary(&self) -> String {
+    /// A short human summary of the run (for the first lines of output); `task` describes the
+    /// task with its options.
+    pub fn summary(&self, task: &str) -> String {
         let t = &self.training;
         let mut out = String::new();
         let _ = write!(
             out,
-            "task {}{}, lr {}, batch {} x {} accumulation, ",
-            self.task.name(),
-            if self.regression { " (regression)" } else { "" },
-            t.learning_rate,
-            t.batch_size,
-            t.gradient_accumulation_steps
+            "task {task}, lr {}, batch {} x {} accumulation, ",
+            t.learning_rate, t.batch_size, t.gradient_accumulation_steps
         );
         match t.max_steps {
             Some(n) => {
@@ -838,9 +825,31 @@ impl FineTuneConfig {
     }
 }
 
+/// Checks a task's own keys by configuring it.
+struct CheckTask<'a> {
+    keys: TaskKeys,
+    problems: &'a mut Vec<String>,
+}
+
+impl TaskFn for CheckTask<'_> {
+    type Output = ();
+    fn call<T: Task>(self) {
+        let _ = tasks::configure_from::<T>(self.keys.top, self.keys.data, self.problems);
+    }
+}
+
+/// Tasks named in the BERT release that fine-tune does not train yet.
+const LATER: &[&str] = &[
+    "question-answering",
+    "masked-lm",
+    "pretraining",
+    "next-sentence",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::sequence_classification::SequenceClassification;
 
     const GOOD: &str = r#"
 task = "sequence-classification"
@@ -878,8 +887,10 @@ learning_rate = 3e-5
         assert_eq!(t.seed, 42);
         assert_eq!(t.progress, ProgressStyle::Auto);
         assert_eq!(c.data.max_seq_length, 128);
-        assert_eq!(c.data.label_column, "label");
-        assert!(!c.regression);
+        let task: SequenceClassification = tasks::configure(&c).unwrap();
+        assert_eq!(task.label_column, "label");
+        assert_eq!(task.text_column, "sentence");
+        assert!(!task.regression);
     }
 
     #[test]

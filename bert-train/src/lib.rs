@@ -1,18 +1,18 @@
 //! Fine-tuning BERT: the training loop, its configuration, checkpoints, metrics and export.
 //!
-//! The `bert-train` binary is a thin command line over this library. A custom loop can use the
-//! same pieces: [`data::load`] for encoded rows, [`task::TaskModel`] for the head and its
-//! batches, [`optim::AdamW`], [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update,
-//! and [`metrics`] for scores (see `examples/custom_loop.rs`).
+//! The `bert-train` binary is a thin command line over this library. Each task is a module of
+//! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
+//! loss and metrics. A custom loop can use the same pieces: a task's `load`, `gather`,
+//! `to_device` and `loss`, [`optim::AdamW`], [`optim::LrSchedule`] and [`optim::clip_grad_norm`]
+//! for the update, and [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
 
 pub mod config;
-pub mod data;
 pub mod export;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
 pub mod progress;
-pub mod task;
+pub mod tasks;
 pub mod trainer;
 
 use std::path::PathBuf;

@@ -17,20 +17,21 @@ use bert_data::{BertTokenizer, TokenizerOptions, TokenizerOverrides};
 use bert_model::burn::module::Module;
 use bert_model::burn::prelude::Device;
 use bert_model::{
-    parse_device, resolve_model_dir, write_safetensors, write_text_atomically, BertConfig,
-    Checkpoint, ParamSource,
+    parse_device, resolve_model_dir, save_pretrained, write_safetensors, write_text_atomically,
+    BertConfig, Checkpoint, HfModel, ParamSource,
 };
 use burn::optim::GradientsParams;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{FineTuneConfig, ModelSource, TaskKind};
-use crate::data::{self, Example, Split, TaskData};
+use crate::config::{FineTuneConfig, ModelSource};
 use crate::export::write_tokenizer;
 use crate::metrics::Metrics;
 use crate::optim::{accumulate, clip_grad_norm, AdamW, LrSchedule};
 use crate::plot;
 use crate::progress::{format_duration, format_metrics, Progress, StepReport};
-use crate::task::{evaluate, HostBatch, TaskModel};
+use crate::tasks::{
+    self, batch_rng, evaluate, labels_of, LoadContext, Split, Task, TaskData, TaskFn,
+};
 use crate::TrainError;
 
 /// Floats saved as their shortest exact decimal text: serde_json's default parser may be off by
@@ -142,15 +143,6 @@ pub struct RunSummary {
     pub model_dir: PathBuf,
 }
 
-/// Metric names of a task, in `metrics.csv` column order.
-pub fn metric_names(task: TaskKind, regression: bool) -> &'static [&'static str] {
-    match (task, regression) {
-        (TaskKind::TokenClassification, _) => &["precision", "recall", "f1", "accuracy"],
-        (_, true) => &["pearson", "spearman", "mse"],
-        _ => &["accuracy", "f1", "mcc"],
-    }
-}
-
 /// The newest complete checkpoint (`checkpoints/step-N` holding `trainer_state.json`).
 pub fn newest_checkpoint(output_dir: &Path) -> Option<(usize, PathBuf)> {
     list_checkpoints(output_dir).into_iter().last()
@@ -176,49 +168,6 @@ fn list_checkpoints(output_dir: &Path) -> Vec<(usize, PathBuf)> {
     found
 }
 
-fn labels_of(config: &BertConfig) -> Option<LabelSet> {
-    let map = config.id2label.as_ref()?;
-    let mut pairs: Vec<(usize, &String)> = map
-        .iter()
-        .filter_map(|(k, v)| Some((k.parse().ok()?, v)))
-        .collect();
-    pairs.sort();
-    let names: Vec<&String> = pairs.into_iter().map(|(_, v)| v).collect();
-    Some(LabelSet::from_names(&names))
-}
-
-/// Sets the head's labels (or regression) in a model config.
-fn with_labels(mut config: BertConfig, labels: Option<&LabelSet>, regression: bool) -> BertConfig {
-    if regression {
-        config.num_labels = Some(1);
-        config.id2label = Some([("0".to_string(), "LABEL_0".to_string())].into());
-        config.label2id = Some([("LABEL_0".to_string(), 0)].into());
-        config.problem_type = Some("regression".to_string());
-    } else if let Some(labels) = labels {
-        config.num_labels = Some(labels.len());
-        config.id2label = Some(
-            labels
-                .names()
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (i.to_string(), n.clone()))
-                .collect(),
-        );
-        config.label2id = Some(
-            labels
-                .names()
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.clone(), i as i64))
-                .collect(),
-        );
-        if config.problem_type.as_deref() == Some("regression") {
-            config.problem_type = None;
-        }
-    }
-    config
-}
-
 /// Loads the tokenizer of a model directory, or of a `vocab.txt`.
 pub fn load_tokenizer(path: &Path) -> Result<BertTokenizer, TrainError> {
     if path.is_dir() {
@@ -235,22 +184,22 @@ pub fn load_tokenizer(path: &Path) -> Result<BertTokenizer, TrainError> {
 }
 
 /// A model with the tokenizer and config it came with.
-struct Loaded {
-    model: TaskModel,
+struct Loaded<M> {
+    model: M,
     config: BertConfig,
     tokenizer: BertTokenizer,
 }
 
-fn build_model(
+fn build_model<T: Task>(
+    task: &T,
     run: &FineTuneConfig,
     from_dir: Option<&Path>,
     tokenizer: BertTokenizer,
     base: BertConfig,
     labels: Option<&LabelSet>,
     device: &Device,
-) -> Result<Loaded, TrainError> {
-    let tokens = run.task == TaskKind::TokenClassification;
-    let config = with_labels(base, labels, run.regression);
+) -> Result<Loaded<T::Model>, TrainError> {
+    let config = task.model_config(base, labels);
     config
         .validate()
         .map_err(|e| TrainError::Run(format!("model config: {e}")))?;
@@ -259,7 +208,7 @@ fn build_model(
         Some(dir) => {
             let checkpoint = Checkpoint::open_dir(dir)?;
             let (model, report) =
-                TaskModel::from_checkpoint(tokens, &config, &checkpoint, device, seed)?;
+                bert_model::from_checkpoint::<T::Model>(&config, &checkpoint, device, seed)?;
             if !report.initialized.is_empty() {
                 println!(
                     "new head initialised from seed {seed}: {}",
@@ -270,11 +219,7 @@ fn build_model(
         }
         None => {
             let mut source = ParamSource::random(device, config.initializer_range, seed);
-            if tokens {
-                TaskModel::build_tokens(&config, &mut source)?
-            } else {
-                TaskModel::build_sequence(&config, &mut source)?
-            }
+            T::Model::build(&config, &mut source)?
         }
     };
     Ok(Loaded {
@@ -347,23 +292,45 @@ fn plot_panels(history: &[LogRow], names: &[&str]) -> Vec<plot::Panel> {
 
 /// The rest of an epoch's steps, gathered on `workers` threads ahead of the model (worker `w`
 /// takes steps `w`, `w + workers`, ...) and handed out in step order.
-struct Loader {
-    receivers: Vec<mpsc::Receiver<Vec<HostBatch>>>,
+struct Loader<H> {
+    receivers: Vec<mpsc::Receiver<Vec<H>>>,
     next: usize,
 }
 
-impl Loader {
-    fn spawn(examples: &Arc<Vec<Example>>, steps: Vec<Vec<Vec<usize>>>, workers: usize) -> Self {
-        let steps = Arc::new(steps);
+/// What the loader threads share: the task, the features and the steps still to run.
+struct LoaderJob<T: Task> {
+    task: Arc<T>,
+    features: Arc<Vec<T::Feature>>,
+    steps: Vec<Vec<Vec<usize>>>,
+    first_step: usize,
+    seed: u64,
+}
+
+impl<T: Task> LoaderJob<T> {
+    /// The host batches of the `k`-th remaining step.
+    fn gather(&self, k: usize) -> Vec<T::HostBatch> {
+        let step = self.first_step + k;
+        self.steps[k]
+            .iter()
+            .enumerate()
+            .map(|(micro, b)| {
+                let mut rng = batch_rng(self.seed, step, micro);
+                self.task.gather(&self.features, b, &mut rng)
+            })
+            .collect()
+    }
+}
+
+impl<H: Send + 'static> Loader<H> {
+    fn spawn<T: Task<HostBatch = H>>(job: Arc<LoaderJob<T>>, workers: usize) -> Self {
         let receivers = (0..workers)
             .map(|w| {
-                let (sender, receiver) = mpsc::sync_channel::<Vec<HostBatch>>(2);
-                let (examples, steps) = (Arc::clone(examples), Arc::clone(&steps));
+                let (sender, receiver) = mpsc::sync_channel::<Vec<H>>(2);
+                let job = Arc::clone(&job);
                 std::thread::spawn(move || {
-                    for group in steps.iter().skip(w).step_by(workers) {
-                        let host = group.iter().map(|b| HostBatch::gather(&examples, b));
+                    for k in (w..job.steps.len()).step_by(workers) {
                         // The receiver is gone when training stops early.
-                        if sender.send(host.collect()).is_err() {
+                        if sender.send(job.gather(k)).is_err() {
                             break;
                         }
                     }
@@ -375,7 +342,7 @@ impl Loader {
     }
 
     /// The next step's batches; `None` when a worker died.
-    fn next(&mut self) -> Option<Vec<HostBatch>> {
+    fn next(&mut self) -> Option<Vec<H>> {
         let batches = self.receivers[self.next % self.receivers.len()].recv().ok();
         self.next += 1;
         batches
@@ -395,32 +362,34 @@ fn greater_is_better(metric: &str) -> bool {
     !(metric.contains("loss") || metric == "mse")
 }
 
-struct Run<'a> {
+struct Run<'a, T: Task> {
+    task: &'a T,
     config: &'a FineTuneConfig,
     out: PathBuf,
     names: &'static [&'static str],
-    labels: Option<Vec<String>>,
+    labels: Option<LabelSet>,
     pad: u32,
     device: Device,
 }
 
-impl Run<'_> {
-    fn evaluate(&self, model: &TaskModel, split: &Split) -> Metrics {
+impl<T: Task> Run<'_, T> {
+    fn evaluate(&self, model: &T::Model, split: &Split<T::Feature>) -> Metrics {
         let valid = model.valid();
         evaluate(
+            self.task,
             &valid,
-            &split.examples,
+            &split.features,
             self.config.training.eval_batch_size,
             self.pad,
-            self.labels.as_deref(),
+            self.labels.as_ref(),
             &self.device,
         )
     }
 
     fn save_checkpoint(
         &self,
-        loaded: &Loaded,
-        model: &TaskModel,
+        loaded: &Loaded<T::Model>,
+        model: &T::Model,
         optim: &AdamW,
         state: &TrainerState,
     ) -> Result<PathBuf, TrainError> {
@@ -431,7 +400,7 @@ impl Run<'_> {
             std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
         }
         std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-        model.save(&loaded.config, &tmp)?;
+        save_pretrained(model, &loaded.config, &tmp)?;
         write_tokenizer(&loaded.tokenizer, &tmp, self.config.data.max_seq_length)?;
         let (adam_steps, tensors) = optim.state();
         let metadata = [("adam_steps".to_string(), adam_steps.to_string())]
@@ -485,7 +454,7 @@ fn read_state(dir: &Path) -> Result<TrainerState, TrainError> {
         .map_err(|e| TrainError::Run(format!("{}: invalid trainer state: {e}", path.display())))
 }
 
-fn report_skipped(split: &Split) {
+fn report_skipped<F>(split: &Split<F>) {
     if !split.skipped.is_empty() {
         println!(
             "{}: skipped {} bad rows in {} (first: line {}: {})",
@@ -500,6 +469,27 @@ fn report_skipped(split: &Split) {
 
 /// Runs `bert-train fine-tune`: trains, evaluates, checkpoints and writes the final model.
 pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, TrainError> {
+    struct FineTune<'a> {
+        config: &'a FineTuneConfig,
+        resume: bool,
+    }
+    impl TaskFn for FineTune<'_> {
+        type Output = Result<RunSummary, TrainError>;
+        fn call<T: Task>(self) -> Self::Output {
+            let task = tasks::configure::<T>(self.config)?;
+            fine_tune_task(&task, self.config, self.resume)
+        }
+    }
+    tasks::by_name(&config.task, FineTune { config, resume })
+        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+}
+
+/// [`fine_tune`] for one task.
+pub fn fine_tune_task<T: Task>(
+    task: &T,
+    config: &FineTuneConfig,
+    resume: bool,
+) -> Result<RunSummary, TrainError> {
     let t = &config.training;
     let out = config.output_dir.clone();
     std::fs::create_dir_all(&out).map_err(TrainError::io(&out))?;
@@ -561,7 +551,12 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     } else {
         None
     };
-    let data: TaskData = data::load(config, &tokenizer, known, true)?;
+    let data: TaskData<T::Feature> = task.load(&LoadContext {
+        config,
+        tokenizer: &tokenizer,
+        known,
+        with_train: true,
+    })?;
     report_skipped(&data.train);
     for split in data.validation.iter().chain(data.test.iter()) {
         report_skipped(split);
@@ -570,6 +565,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         println!("labels ({}): {}", labels.len(), labels.names().join(", "));
     }
     let loaded = build_model(
+        task,
         config,
         weights_dir.as_deref(),
         tokenizer,
@@ -579,17 +575,19 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     )?;
     let pad = loaded.tokenizer.special_ids().pad;
     let run = Run {
+        task,
         config,
         out: out.clone(),
-        names: metric_names(config.task, config.regression),
-        labels: data.labels.as_ref().map(|l| l.names().to_vec()),
+        names: task.metric_names(),
+        labels: data.labels.clone(),
         pad,
         device: device.clone(),
     };
 
-    let examples = &data.train.examples;
+    let examples = &data.train.features;
+    let shared_task = Arc::new(task.clone());
     let shared = Arc::new(examples.clone());
-    let lengths = data.train.lengths();
+    let lengths: Vec<usize> = examples.iter().map(T::length).collect();
     let plan = BatchPlan {
         batch_size: t.batch_size,
         shuffle_seed: Some(t.seed),
@@ -642,7 +640,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     }
     println!(
         "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {warmup}",
-        config.summary(),
+        config.summary(&task.describe()),
         examples.len(),
         total_steps,
         steps_per_epoch
@@ -651,7 +649,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     let mut model = loaded.model.clone();
     let mut progress = Progress::new(t.progress);
     progress.start(
-        &format!("{} {}", config.task.name(), out.display()),
+        &format!("{} {}", config.task, out.display()),
         total_steps.div_ceil(steps_per_epoch.max(1)),
         state.epoch,
         steps_per_epoch,
@@ -680,21 +678,21 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
         progress.step(skip);
         // Batches are gathered ahead of the model by `loader_workers` threads (0: inline).
         let inline = t.loader_workers == 0;
-        let mut loader = (!inline).then(|| {
-            let remaining: Vec<Vec<Vec<usize>>> =
-                groups.iter().skip(skip).map(|g| g.to_vec()).collect();
-            Loader::spawn(&shared, remaining, t.loader_workers)
+        let job = Arc::new(LoaderJob {
+            task: Arc::clone(&shared_task),
+            features: Arc::clone(&shared),
+            steps: groups.iter().skip(skip).map(|g| g.to_vec()).collect(),
+            first_step: state.step,
+            seed: t.seed,
         });
+        let mut loader = (!inline).then(|| Loader::spawn(Arc::clone(&job), t.loader_workers));
         {
             for (g, group) in groups.iter().enumerate().skip(skip) {
                 if state.step >= total_steps {
                     break;
                 }
-                let host: Vec<HostBatch> = match &mut loader {
-                    None => group
-                        .iter()
-                        .map(|b| HostBatch::gather(examples, b))
-                        .collect(),
+                let host: Vec<T::HostBatch> = match &mut loader {
+                    None => job.gather(g - skip),
                     Some(loader) => loader
                         .next()
                         .ok_or_else(|| TrainError::Run("the batch loader stopped".into()))?,
@@ -704,10 +702,11 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
                 let mut step_loss = 0.0;
                 for (micro, hb) in host.iter().enumerate() {
                     train_device.seed(pass_seed(t.seed, state.step, micro));
-                    let batch = hb.to_device(pad, &train_device);
-                    window_rows += batch.rows;
-                    state.train_rows += batch.rows;
-                    let loss = model.loss(&batch);
+                    let batch = task.to_device(hb, pad, &train_device);
+                    let rows = group[micro].len();
+                    window_rows += rows;
+                    state.train_rows += rows;
+                    let loss = task.loss(&model, &batch);
                     step_loss += loss.clone().into_scalar::<f32>() as f64 / host.len() as f64;
                     let scaled = loss.div_scalar(host.len() as f64);
                     let g = GradientsParams::from_grads(scaled.backward(), &model);
@@ -867,7 +866,7 @@ pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, Tr
     }
     std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     let final_model = model.valid();
-    final_model.save(&loaded.config, &tmp)?;
+    save_pretrained(&final_model, &loaded.config, &tmp)?;
     write_tokenizer(&loaded.tokenizer, &tmp, config.data.max_seq_length)?;
     sync_dir(&tmp);
     if model_dir.exists() {
@@ -955,16 +954,43 @@ pub fn evaluate_dir(
     model_dir: &Path,
     split: &str,
 ) -> Result<Metrics, TrainError> {
+    struct EvaluateDir<'a> {
+        config: &'a FineTuneConfig,
+        model_dir: &'a Path,
+        split: &'a str,
+    }
+    impl TaskFn for EvaluateDir<'_> {
+        type Output = Result<Metrics, TrainError>;
+        fn call<T: Task>(self) -> Self::Output {
+            let task = tasks::configure::<T>(self.config)?;
+            evaluate_dir_task(&task, self.config, self.model_dir, self.split)
+        }
+    }
+    let f = EvaluateDir {
+        config,
+        model_dir,
+        split,
+    };
+    tasks::by_name(&config.task, f)
+        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+}
+
+fn evaluate_dir_task<T: Task>(
+    task: &T,
+    config: &FineTuneConfig,
+    model_dir: &Path,
+    split: &str,
+) -> Result<Metrics, TrainError> {
     let device = parse_device(&config.training.device)?;
     let tokenizer = load_tokenizer(model_dir)?;
     let base = BertConfig::from_file(model_dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;
-    let known = if config.regression {
-        None
-    } else {
-        labels_of(&base)
-    };
-    let data = data::load(config, &tokenizer, known, false)?;
+    let data = task.load(&LoadContext {
+        config,
+        tokenizer: &tokenizer,
+        known: labels_of(&base),
+        with_train: false,
+    })?;
     let chosen = match split {
         "validation" => data.validation.as_ref(),
         "test" => data.test.as_ref(),
@@ -980,6 +1006,7 @@ pub fn evaluate_dir(
         )));
     };
     let loaded = build_model(
+        task,
         config,
         Some(model_dir),
         tokenizer,
@@ -988,13 +1015,13 @@ pub fn evaluate_dir(
         &device,
     )?;
     let pad = loaded.tokenizer.special_ids().pad;
-    let labels = data.labels.as_ref().map(|l| l.names().to_vec());
     Ok(evaluate(
+        task,
         &loaded.model,
-        &chosen.examples,
+        &chosen.features,
         config.training.eval_batch_size,
         pad,
-        labels.as_deref(),
+        data.labels.as_ref(),
         &device,
     ))
 }

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use bert_model::{
-    parse_device, BertConfig, BertForSequenceClassification, BertForTokenClassification,
-    Checkpoint, HfModel,
-};
+use bert_model::{parse_device, BertConfig, Checkpoint, HfModel};
 use bert_train::config::FineTuneConfig;
 use bert_train::export::write_tokenizer;
+use bert_train::tasks::{self, Task, TaskFn};
 use bert_train::trainer::{evaluate_dir, fine_tune, load_tokenizer};
 use clap::Args;
 
@@ -96,6 +94,20 @@ fn load_and_save<M: HfModel>(
     Ok(())
 }
 
+/// Loads a checkpoint as the head of a task and saves it.
+struct SaveAs<'a> {
+    config: &'a BertConfig,
+    checkpoint: &'a Checkpoint,
+    out: &'a std::path::Path,
+}
+
+impl TaskFn for SaveAs<'_> {
+    type Output = Result<()>;
+    fn call<T: Task>(self) -> Result<()> {
+        load_and_save::<T::Model>(self.config, self.checkpoint, self.out)
+    }
+}
+
 /// Runs `bert-train export`: reads the checkpoint's model, checks that it loads whole, and
 /// writes an HF directory (config.json, model.safetensors, vocab.txt, tokenizer_config.json,
 /// special_tokens_map.json) that transformers' `AutoModelFor...` and `AutoTokenizer` read.
@@ -126,19 +138,19 @@ pub fn export(args: &ExportArgs) -> Result<()> {
         .as_ref()
         .and_then(|a| a.first().cloned())
         .unwrap_or_default();
-    match architecture.as_str() {
-        "BertForSequenceClassification" => {
-            load_and_save::<BertForSequenceClassification>(&config, &checkpoint, tmp.path())?
-        }
-        "BertForTokenClassification" => {
-            load_and_save::<BertForTokenClassification>(&config, &checkpoint, tmp.path())?
-        }
-        other => bail!(
-            "{}: architecture `{other}` cannot be exported yet (fine-tuned heads: \
-             BertForSequenceClassification, BertForTokenClassification)",
-            dir.display()
-        ),
-    }
+    let save = SaveAs {
+        config: &config,
+        checkpoint: &checkpoint,
+        out: tmp.path(),
+    };
+    tasks::by_architecture(&architecture, save).unwrap_or_else(|| {
+        let known: Vec<&str> = tasks::all().iter().map(|t| t.architecture).collect();
+        bail!(
+            "{}: architecture `{architecture}` cannot be exported yet (fine-tuned heads: {})",
+            dir.display(),
+            known.join(", ")
+        )
+    })?;
     let max_len = tokenizer
         .model_max_length()
         .unwrap_or(config.max_position_embeddings);

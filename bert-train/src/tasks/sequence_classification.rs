@@ -1,0 +1,318 @@
+//! `sequence-classification`: one label (or, with `problem_type = "regression"`, one score) per
+//! text or text pair, `BertForSequenceClassification`.
+
+use std::path::Path;
+
+use bert_data::batch::{LabelSet, Row};
+use bert_data::readers::{read_text_examples, Format, LabelValue, TextColumns, TextExample};
+use bert_data::{Truncation, TruncationStrategy};
+use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
+use bert_model::rng::SplitMix64;
+use bert_model::{
+    host_values, BertConfig, BertForSequenceClassification, BertInput, OutputOptions,
+    SequenceLabels,
+};
+
+use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
+use crate::config::Section;
+use crate::metrics::{self, Metrics};
+use crate::TrainError;
+
+/// The task and its options.
+#[derive(Debug, Clone)]
+pub struct SequenceClassification {
+    /// Float labels, one output, MSE loss.
+    pub regression: bool,
+    /// Column of the text.
+    pub text_column: String,
+    /// Column of the second text of pairs.
+    pub text_pair_column: Option<String>,
+    /// Column of the label.
+    pub label_column: String,
+    /// The class names in id order; else collected from the training file, sorted.
+    pub labels: Option<Vec<String>>,
+}
+
+/// What a row is trained towards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// A class id.
+    Class(i64),
+    /// A regression target.
+    Score(f32),
+}
+
+/// One encoded row and its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    /// Token ids and token type ids.
+    pub row: Row,
+    /// The label.
+    pub target: Target,
+    /// The line of the file it came from.
+    pub line: usize,
+}
+
+/// Rows and labels of a batch, before padding.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    rows: Vec<(Vec<u32>, Vec<u32>)>,
+    targets: Vec<Target>,
+}
+
+/// A padded batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Model inputs `[batch, seq]`.
+    pub input: BertInput,
+    /// Class ids `[batch]` or scores `[batch, 1]`.
+    pub labels: SequenceLabels,
+}
+
+/// The prediction for one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Output {
+    /// The argmax class.
+    Class(usize),
+    /// The predicted score.
+    Score(f64),
+}
+
+impl Task for SequenceClassification {
+    const NAME: &'static str = "sequence-classification";
+    const TOP_KEYS: &'static [&'static str] = &["problem_type"];
+    const DATA_KEYS: &'static [&'static str] =
+        &["text_column", "text_pair_column", "label_column", "labels"];
+    const FORMATS: &'static [Format] = &[Format::Csv, Format::Tsv, Format::Jsonl];
+    type Model = BertForSequenceClassification;
+    type Feature = Feature;
+    type HostBatch = HostBatch;
+    type Batch = Batch;
+    type Output = Output;
+
+    fn configure(top: &mut Section, data: &mut Section) -> Option<Self> {
+        let regression = match top.string("problem_type").as_deref() {
+            None | Some("single_label_classification") => false,
+            Some("regression") => true,
+            Some(other) => {
+                top.problem(
+                    "problem_type",
+                    format!(
+                        "unknown `{other}`; expected regression or single_label_classification"
+                    ),
+                );
+                false
+            }
+        };
+        let labels = data.strings("labels");
+        if labels.as_ref().is_some_and(|l| l.is_empty()) {
+            data.problem("labels", "must not be empty");
+        }
+        Some(SequenceClassification {
+            regression,
+            text_column: data.string("text_column").unwrap_or("text".into()),
+            text_pair_column: data.string("text_pair_column"),
+            label_column: data.string("label_column").unwrap_or("label".into()),
+            labels,
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.regression {
+            format!("{} (regression)", Self::NAME)
+        } else {
+            Self::NAME.to_string()
+        }
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        if self.regression {
+            &["pearson", "spearman", "mse"]
+        } else {
+            &["accuracy", "f1", "mcc"]
+        }
+    }
+
+    fn load(&self, context: &LoadContext) -> Result<TaskData<Feature>, TrainError> {
+        let read = |path: &Path, limit: Option<usize>| self.read(context, path, limit);
+        let names = |row: &TextExample| match &row.label {
+            Some(LabelValue::Class(c)) => vec![c.clone()],
+            _ => Vec::new(),
+        };
+        let featurize = |rows: Vec<TextExample>, labels: Option<&LabelSet>, split, path: &Path| {
+            rows.into_iter()
+                .map(|row| self.feature(context, row, labels, split, path))
+                .collect()
+        };
+        let names: Option<&dyn Fn(&TextExample) -> Vec<String>> =
+            (!self.regression).then_some(&names);
+        load_splits(context, &read, names, self.labels.as_deref(), &featurize)
+    }
+
+    fn model_config(&self, mut config: BertConfig, labels: Option<&LabelSet>) -> BertConfig {
+        if self.regression {
+            config.num_labels = Some(1);
+            config.id2label = Some([("0".to_string(), "LABEL_0".to_string())].into());
+            config.label2id = Some([("LABEL_0".to_string(), 0)].into());
+            config.problem_type = Some("regression".to_string());
+            return config;
+        }
+        if let Some(labels) = labels {
+            config = with_label_set(config, labels);
+            if config.problem_type.as_deref() == Some("regression") {
+                config.problem_type = None;
+            }
+        }
+        config
+    }
+
+    fn length(feature: &Feature) -> usize {
+        feature.row.ids.len()
+    }
+
+    fn gather(&self, features: &[Feature], indices: &[usize], _: &mut SplitMix64) -> HostBatch {
+        HostBatch {
+            rows: copy_rows(indices.iter().map(|&i| &features[i].row)),
+            targets: indices.iter().map(|&i| features[i].target).collect(),
+        }
+    }
+
+    fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
+        let input = BertInput::from_rows(&host.rows, pad_id, device);
+        let n = host.rows.len();
+        let labels = if self.regression {
+            let values: Vec<f32> = host
+                .targets
+                .iter()
+                .map(|t| if let Target::Score(s) = t { *s } else { 0.0 })
+                .collect();
+            SequenceLabels::Scores(Tensor::from_data(TensorData::new(values, [n, 1]), device))
+        } else {
+            let values: Vec<i64> = host
+                .targets
+                .iter()
+                .map(|t| if let Target::Class(c) = t { *c } else { -100 })
+                .collect();
+            let ids: Tensor<1, Int> = Tensor::from_data(TensorData::new(values, [n]), device);
+            SequenceLabels::Classes(ids)
+        };
+        Batch { input, labels }
+    }
+
+    fn loss(&self, model: &BertForSequenceClassification, batch: &Batch) -> Tensor<1> {
+        let out = model.forward(
+            &batch.input,
+            Some(batch.labels.clone()),
+            OutputOptions::default(),
+        );
+        out.loss.expect("labels were given")
+    }
+
+    fn predict(&self, model: &BertForSequenceClassification, batch: &Batch) -> (f64, Vec<Output>) {
+        let out = model.forward(
+            &batch.input,
+            Some(batch.labels.clone()),
+            OutputOptions::default(),
+        );
+        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+        let [_, n] = out.logits.dims();
+        let values = host_values(out.logits);
+        let outputs = if self.regression {
+            values.iter().map(|&v| Output::Score(v as f64)).collect()
+        } else {
+            values
+                .chunks(n)
+                .map(|row| Output::Class(argmax(row)))
+                .collect()
+        };
+        (loss, outputs)
+    }
+
+    fn metrics(
+        &self,
+        features: &[Feature],
+        outputs: Vec<Output>,
+        labels: Option<&LabelSet>,
+    ) -> Metrics {
+        let pairs = features.iter().zip(outputs);
+        if self.regression {
+            let (pred, gold): (Vec<f64>, Vec<f64>) = pairs
+                .filter_map(|(f, o)| match (f.target, o) {
+                    (Target::Score(g), Output::Score(p)) => Some((p, g as f64)),
+                    _ => None,
+                })
+                .unzip();
+            metrics::regression(&pred, &gold)
+        } else {
+            let (pred, gold): (Vec<usize>, Vec<usize>) = pairs
+                .filter_map(|(f, o)| match (f.target, o) {
+                    (Target::Class(g), Output::Class(p)) => Some((p, g as usize)),
+                    _ => None,
+                })
+                .unzip();
+            metrics::classification(&pred, &gold, labels.map_or(2, LabelSet::len))
+        }
+    }
+}
+
+impl SequenceClassification {
+    fn read(
+        &self,
+        context: &LoadContext,
+        path: &Path,
+        limit: Option<usize>,
+    ) -> Result<(Vec<TextExample>, Vec<bert_data::readers::BadRow>), TrainError> {
+        let columns = TextColumns {
+            text: self.text_column.clone(),
+            text_pair: self.text_pair_column.clone(),
+            label: Some(self.label_column.clone()),
+            regression: self.regression,
+        };
+        let data = &context.config.data;
+        let format = data.format_of(path)?;
+        let read = read_text_examples(path, format, &columns, data.on_bad_row)?;
+        let rows = read.rows.into_iter().take(limit.unwrap_or(usize::MAX));
+        Ok((rows.collect(), read.skipped))
+    }
+
+    fn feature(
+        &self,
+        context: &LoadContext,
+        example: TextExample,
+        labels: Option<&LabelSet>,
+        split: &str,
+        path: &Path,
+    ) -> Result<Feature, TrainError> {
+        let truncation = Some(Truncation {
+            max_length: context.config.data.max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+        });
+        let line = example.line;
+        let row_error = |message: String| TrainError::Row {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let encoding = context
+            .tokenizer
+            .encode(&example.text, example.text_pair.as_deref(), truncation)
+            .map_err(|e| row_error(e.to_string()))?;
+        let target = match (example.label, labels) {
+            (Some(LabelValue::Score(s)), None) => Target::Score(s),
+            (Some(LabelValue::Class(c)), Some(set)) => match set.id(&c) {
+                Ok(id) => Target::Class(id as i64),
+                Err(e) => return Err(unknown_label(path, line, "label", split, e)),
+            },
+            (None, _) => return Err(row_error("missing label".into())),
+            (Some(other), _) => return Err(row_error(format!("unexpected label {other:?}"))),
+        };
+        Ok(Feature {
+            row: Row {
+                ids: encoding.ids,
+                type_ids: encoding.type_ids,
+            },
+            target,
+            line,
+        })
+    }
+}

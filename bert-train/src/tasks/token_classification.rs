@@ -1,0 +1,273 @@
+//! `token-classification`: one tag per word (NER, POS), `BertForTokenClassification`. The first
+//! word piece of each word carries its tag, as in transformers' token-classification example;
+//! entity scores follow seqeval.
+
+use std::path::Path;
+
+use bert_data::batch::{token_label_batch, LabelSet, Row};
+use bert_data::readers::{
+    align_word_labels, read_tagged_sentences, BadRow, ConllColumns, Format, TaggedSentence,
+};
+use bert_data::BertTokenizer;
+use bert_model::burn::prelude::{Device, Int, Tensor};
+use bert_model::rng::SplitMix64;
+use bert_model::{host_values, BertConfig, BertForTokenClassification, BertInput, OutputOptions};
+
+use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
+use crate::config::Section;
+use crate::metrics::{self, Metrics};
+use crate::TrainError;
+
+/// The task and its options.
+#[derive(Debug, Clone)]
+pub struct TokenClassification {
+    /// CoNLL: the token column (0-based).
+    pub token_column: usize,
+    /// CoNLL: the tag column (0-based; default the last).
+    pub tag_column: Option<usize>,
+    /// The tag names in id order; else collected from the training file, sorted.
+    pub labels: Option<Vec<String>>,
+}
+
+/// One encoded sentence with a tag id per position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    /// Token ids and token type ids.
+    pub row: Row,
+    /// One tag id per position (-100 where no tag: special tokens, continuation pieces).
+    pub tags: Vec<i64>,
+    /// The line of the sentence's first token.
+    pub line: usize,
+}
+
+/// Rows and tags of a batch, before padding.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    rows: Vec<(Vec<u32>, Vec<u32>)>,
+    tags: Vec<Vec<i64>>,
+}
+
+/// A padded batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Model inputs `[batch, seq]`.
+    pub input: BertInput,
+    /// Tag ids `[batch, seq]`, -100 where unlabelled.
+    pub tags: Tensor<2, Int>,
+}
+
+impl Task for TokenClassification {
+    const NAME: &'static str = "token-classification";
+    const TOP_KEYS: &'static [&'static str] = &[];
+    const DATA_KEYS: &'static [&'static str] = &[
+        "text_column",
+        "label_column",
+        "token_column",
+        "tag_column",
+        "labels",
+    ];
+    const FORMATS: &'static [Format] = &[Format::Conll, Format::Jsonl];
+    type Model = BertForTokenClassification;
+    type Feature = Feature;
+    type HostBatch = HostBatch;
+    type Batch = Batch;
+    /// The argmax tag of every position.
+    type Output = Vec<usize>;
+
+    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
+        // JSONL sentences are `{"tokens": [...], "tags": [...]}`; the two column keys are
+        // accepted for symmetry with sequence classification.
+        let _ = data.string("text_column");
+        let _ = data.string("label_column");
+        let labels = data.strings("labels");
+        if labels.as_ref().is_some_and(|l| l.is_empty()) {
+            data.problem("labels", "must not be empty");
+        }
+        Some(TokenClassification {
+            token_column: data.count("token_column").unwrap_or(0),
+            tag_column: data.count("tag_column"),
+            labels,
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["precision", "recall", "f1", "accuracy"]
+    }
+
+    fn load(&self, context: &LoadContext) -> Result<TaskData<Feature>, TrainError> {
+        let read = |path: &Path, limit: Option<usize>| self.read(context, path, limit);
+        let names = |s: &TaggedSentence| s.tags.clone();
+        let featurize = |rows: Vec<TaggedSentence>, labels: Option<&LabelSet>, split, path: &Path| {
+            let set = labels.expect("token classification always has a tag set");
+            rows.into_iter()
+                .map(|s| feature(context, s, set, split, path))
+                .collect()
+        };
+        load_splits(
+            context,
+            &read,
+            Some(&names),
+            self.labels.as_deref(),
+            &featurize,
+        )
+    }
+
+    fn model_config(&self, config: BertConfig, labels: Option<&LabelSet>) -> BertConfig {
+        match labels {
+            Some(labels) => with_label_set(config, labels),
+            None => config,
+        }
+    }
+
+    fn length(feature: &Feature) -> usize {
+        feature.row.ids.len()
+    }
+
+    fn gather(&self, features: &[Feature], indices: &[usize], _: &mut SplitMix64) -> HostBatch {
+        HostBatch {
+            rows: copy_rows(indices.iter().map(|&i| &features[i].row)),
+            tags: indices.iter().map(|&i| features[i].tags.clone()).collect(),
+        }
+    }
+
+    fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
+        let input = BertInput::from_rows(&host.rows, pad_id, device);
+        let seq = input.input_ids.dims()[1];
+        let tags: Vec<&[i64]> = host.tags.iter().map(Vec::as_slice).collect();
+        Batch {
+            tags: token_label_batch(&tags, seq, device),
+            input,
+        }
+    }
+
+    fn loss(&self, model: &BertForTokenClassification, batch: &Batch) -> Tensor<1> {
+        let out = model.forward(
+            &batch.input,
+            Some(batch.tags.clone()),
+            OutputOptions::default(),
+        );
+        out.loss.expect("labels were given")
+    }
+
+    fn predict(&self, model: &BertForTokenClassification, batch: &Batch) -> (f64, Vec<Vec<usize>>) {
+        let out = model.forward(
+            &batch.input,
+            Some(batch.tags.clone()),
+            OutputOptions::default(),
+        );
+        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+        let [rows, seq, n] = out.logits.dims();
+        let values = host_values(out.logits);
+        let tags = (0..rows)
+            .map(|r| {
+                (0..seq)
+                    .map(|s| argmax(&values[(r * seq + s) * n..(r * seq + s + 1) * n]))
+                    .collect()
+            })
+            .collect();
+        (loss, tags)
+    }
+
+    fn metrics(
+        &self,
+        features: &[Feature],
+        outputs: Vec<Vec<usize>>,
+        labels: Option<&LabelSet>,
+    ) -> Metrics {
+        let names = labels.map(LabelSet::names).unwrap_or(&[]);
+        let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| "O".to_string());
+        let (mut pred, mut gold) = (Vec::new(), Vec::new());
+        for (feature, tags) in features.iter().zip(outputs) {
+            // Only labelled positions (first pieces of words) count.
+            let (mut ps, mut gs) = (Vec::new(), Vec::new());
+            for (i, &g) in feature.tags.iter().enumerate() {
+                if g >= 0 {
+                    ps.push(name(tags.get(i).copied().unwrap_or(0)));
+                    gs.push(name(g as usize));
+                }
+            }
+            pred.push(ps);
+            gold.push(gs);
+        }
+        metrics::tagging(&pred, &gold)
+    }
+}
+
+impl TokenClassification {
+    fn read(
+        &self,
+        context: &LoadContext,
+        path: &Path,
+        limit: Option<usize>,
+    ) -> Result<(Vec<TaggedSentence>, Vec<BadRow>), TrainError> {
+        let columns = ConllColumns {
+            token: self.token_column,
+            tag: self.tag_column,
+        };
+        let data = &context.config.data;
+        let format = data.format_of(path)?;
+        let read = read_tagged_sentences(path, format, columns, data.on_bad_row)?;
+        let mut rows = Vec::new();
+        for s in read.rows.into_iter().take(limit.unwrap_or(usize::MAX)) {
+            if s.tags.len() != s.tokens.len() {
+                return Err(TrainError::Row {
+                    path: path.to_path_buf(),
+                    line: s.line,
+                    message: format!("{} tokens but {} tags", s.tokens.len(), s.tags.len()),
+                });
+            }
+            rows.push(s);
+        }
+        Ok((rows, read.skipped))
+    }
+}
+
+fn feature(
+    context: &LoadContext,
+    sentence: TaggedSentence,
+    labels: &LabelSet,
+    split: &str,
+    path: &Path,
+) -> Result<Feature, TrainError> {
+    let (row, word_ids) = encode_words(
+        context.tokenizer,
+        &sentence.tokens,
+        context.config.data.max_seq_length,
+    );
+    let mut ids = Vec::with_capacity(sentence.tags.len());
+    for (i, tag) in sentence.tags.iter().enumerate() {
+        let id = labels
+            .id(tag)
+            .map_err(|e| unknown_label(path, sentence.line + i, "tag", split, e))?;
+        ids.push(id as i64);
+    }
+    Ok(Feature {
+        row,
+        tags: align_word_labels(&word_ids, &ids),
+        line: sentence.line,
+    })
+}
+
+/// `[CLS]` word pieces `[SEP]`, cut to `max_len`, with the word index of each position.
+fn encode_words(
+    tokenizer: &BertTokenizer,
+    words: &[String],
+    max_len: usize,
+) -> (Row, Vec<Option<u32>>) {
+    let special = tokenizer.special_ids();
+    let mut ids = vec![special.cls];
+    let mut word_ids = vec![None];
+    for (w, word) in words.iter().enumerate() {
+        for id in tokenizer.tokenize_with_offsets(word).ids {
+            if ids.len() + 1 >= max_len {
+                break;
+            }
+            ids.push(id);
+            word_ids.push(Some(w as u32));
+        }
+    }
+    ids.push(special.sep);
+    word_ids.push(None);
+    let type_ids = vec![0; ids.len()];
+    (Row { ids, type_ids }, word_ids)
+}
