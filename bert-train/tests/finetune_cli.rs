@@ -249,6 +249,100 @@ fn a_short_real_run_learns_and_evaluate_agrees() {
     }
 }
 
+/// Multiple choice: a file whose rows disagree on the number of choices, or point past them,
+/// stops with file, line and field (or skips those rows), and evaluate goes through the task.
+#[test]
+fn multiple_choice_bad_rows_stop_or_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = [
+        r#"{"context": "Tom was hungry.", "choices": ["He ate.", "He slept.", "He ran."], "label": 0}"#,
+        r#"{"context": "It rained.", "choices": ["It was wet.", "It was dry."], "label": 0}"#,
+        r#"{"context": "Ann won.", "choices": ["She smiled.", "She cried.", "She left."], "label": 5}"#,
+        r#"{"context": "Bo lost.", "choices": ["He was sad.", "He sang.", "He flew."], "label": 0}"#,
+    ];
+    std::fs::write(d.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
+    let config = |on_bad: &str| {
+        format!(
+            "task = \"multiple-choice\"\noutput_dir = \"out-{on_bad}\"\n{}[data]\n\
+             train = \"train.jsonl\"\nvalidation = \"train.jsonl\"\non_bad_row = \"{on_bad}\"\n\
+             [training]\nmax_steps = 2\nbatch_size = 2\n",
+            tiny_model_table(&minilm().join("vocab.txt"))
+        )
+    };
+    std::fs::write(d.join("error.toml"), config("error")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "error.toml"]));
+    assert!(
+        t.contains("train.jsonl:2") && t.contains("field `choices`: 2 choices"),
+        "{t}"
+    );
+    std::fs::write(d.join("skip.toml"), config("skip")).unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "skip.toml"]));
+    assert!(t.contains("skipped 2 bad rows"), "{t}");
+    let model = read_json(&d.join("out-skip/model/config.json"));
+    assert_eq!(model["architectures"][0], "BertForMultipleChoice");
+    let eval = read_json(&d.join("out-skip/eval_results.json"));
+    let accuracy = eval["accuracy"].as_f64().unwrap();
+    assert!([0.0, 0.5, 1.0].contains(&accuracy), "{eval}");
+    let out = ok(bert_train(
+        d,
+        &[
+            "evaluate",
+            "--model",
+            "out-skip/model",
+            "--config",
+            "skip.toml",
+            "--json",
+        ],
+    ));
+    let again: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(again["accuracy"], eval["accuracy"]);
+    let (a, b) = (
+        again["loss"].as_f64().unwrap(),
+        eval["loss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-6, "evaluate {a}, run {b}");
+}
+
+/// The short real multiple-choice run: all-MiniLM-L6-v2 on 480 Social IQa questions (3 answers),
+/// 2 epochs.
+#[test]
+fn multiple_choice_short_real_run_beats_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        "task = \"multiple-choice\"\nmodel = {:?}\noutput_dir = \"run\"\n[data]\n\
+         train = {:?}\nvalidation = {:?}\nmax_seq_length = 48\nmax_train_rows = 480\n\
+         max_eval_rows = 196\n[training]\nepochs = 2\nbatch_size = 16\n\
+         eval_batch_size = 32\nlearning_rate = 2e-4\nwarmup_ratio = 0.1\nweight_decay = 0.01\n\
+         log_every_steps = 5\ncheckpoint_every_steps = 0\nkeep_checkpoints = 1\n",
+        minilm().display().to_string(),
+        data("social_iqa/train.jsonl").display().to_string(),
+        data("social_iqa/dev.jsonl").display().to_string(),
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert!(t.contains("new head initialised"), "{t}");
+    let csv = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,epoch,split,loss,learning_rate,accuracy\n"),
+        "{csv}"
+    );
+    let losses: Vec<f64> = csv
+        .lines()
+        .filter(|l| l.contains(",train,"))
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    // From ln 3 = 1.0986 (measured here: 1.100 over the first 5 steps, 1.01 over the last 5).
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < first - 0.03, "loss did not fall: {losses:?}");
+    let eval = read_json(&d.join("run/eval_results.json"));
+    let accuracy = eval["accuracy"].as_f64().unwrap();
+    // Chance is 1/3; the stated bar: 0.38 on the 196 dev questions (measured here: 0.403;
+    // 60 steps, about 4.5 minutes on 2 cores).
+    assert!(accuracy >= 0.38, "accuracy {accuracy}: {eval}");
+}
+
 fn tiny_run_config(d: &Path, out: &str, extra: &str) -> PathBuf {
     let config = format!(
         "task = \"sequence-classification\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\n\

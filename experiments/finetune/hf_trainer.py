@@ -30,6 +30,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 import transformers
 from transformers import (
+    AutoModelForMultipleChoice,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -177,6 +178,41 @@ def token_data(config, tokenizer):
     return labels, encoded
 
 
+def choice_data(config, tokenizer):
+    """Multiple choice from JSONL rows: each choice paired with the context, longest-first
+    truncation, as transformers' run_swag example encodes them."""
+    data = config["data"]
+    context, choices = data.get("context_column", "context"), data.get("choices_column", "choices")
+    label_column = data.get("label_column", "label")
+    max_len = data.get("max_seq_length", 128)
+    splits = read_splits(data, lambda path: read_table(path, "jsonl"))
+    encoded = {}
+    for split, rows in splits.items():
+        items = []
+        for r in rows:
+            n = len(r[choices])
+            enc = tokenizer([r[context]] * n, r[choices], truncation=True, max_length=max_len)
+            items.append({**enc, "labels": int(r[label_column])})
+        encoded[split] = ListDataset(items)
+    return None, encoded
+
+
+class ChoiceCollator:
+    """Pads every choice of a batch to the longest one: [batch, choices, seq]."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, features):
+        labels = torch.tensor([f["labels"] for f in features])
+        n = len(features[0]["input_ids"])
+        flat = [{k: f[k][i] for k in f if k != "labels"} for f in features for i in range(n)]
+        batch = self.tokenizer.pad(flat, return_tensors="pt")
+        batch = {k: v.view(len(features), n, -1) for k, v in batch.items()}
+        batch["labels"] = labels
+        return batch
+
+
 def sequence_metrics(logits, gold, labels, regression):
     if regression:
         pred = logits[:, 0]
@@ -241,6 +277,10 @@ def main():
             id2label=dict(enumerate(labels)),
             label2id={l: i for i, l in enumerate(labels)},
         )
+    elif task == "multiple-choice":
+        labels, splits = choice_data(config, tokenizer)
+        collator = ChoiceCollator(tokenizer)
+        model = AutoModelForMultipleChoice.from_pretrained(model_dir)
     else:
         sys.exit(f"hf_trainer.py: task {task!r} is not compared here")
 
@@ -291,6 +331,8 @@ def main():
     logits, gold = output.predictions, output.label_ids
     if task == "token-classification":
         metrics = token_metrics(logits, gold, labels)
+    elif task == "multiple-choice":
+        metrics = {"accuracy": float(accuracy_score(gold, logits.argmax(-1)))}
     else:
         metrics = sequence_metrics(logits, gold, labels, regression)
     metrics["loss"] = float(output.metrics["test_loss"])

@@ -3,7 +3,7 @@
 # from the same config files with the same overrides, and writes one results JSON per side and
 # task under experiments/finetune/results/. `table.py` turns them into RESULTS.md's table.
 #
-#   experiments/finetune/run.sh [sentiment|regression|ner ...]    (default: all three)
+#   experiments/finetune/run.sh [sentiment|regression|ner|social-iqa ...]  (default: all four)
 #
 # Nothing else should run on the machine meanwhile: both sides use every core.
 set -euo pipefail
@@ -26,10 +26,11 @@ declare -A CONFIG=(
   [sentiment]=configs/sentiment.toml
   [regression]=configs/sentiment-regression.toml
   [ner]=configs/ner.toml
+  [social-iqa]=configs/social-iqa.toml
 )
-declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=3)
 
-for task in "${@:-sentiment regression ner}"; do
+for task in "${@:-sentiment regression ner social-iqa}"; do
   for name in $task; do
     config="${CONFIG[$name]}"
     sets=(--set "training.epochs=${EPOCHS[$name]}" --set training.checkpoint_every_steps=1000000)

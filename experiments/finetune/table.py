@@ -11,6 +11,7 @@ ROWS = [
     ("sentiment", "binary sentiment, movie sentences", "accuracy"),
     ("regression", "sentiment score regression", "pearson"),
     ("ner", "tweet NER", "f1"),
+    ("social-iqa", "multiple choice, Social IQa (3 answers)", "accuracy"),
 ]
 
 

@@ -422,6 +422,7 @@ macro_rules! tasks {
 tasks! {
     sequence_classification::SequenceClassification,
     token_classification::TokenClassification,
+    multiple_choice::MultipleChoice,
 }
 
 /// The description of the task named `name`.

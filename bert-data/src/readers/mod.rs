@@ -1,5 +1,6 @@
 //! Reading fine-tuning data: CSV / TSV / JSONL rows for sequence classification and regression,
-//! JSONL or CoNLL sentences for token classification.
+//! JSONL or CoNLL sentences for token classification, JSONL or SWAG CSV rows for multiple
+//! choice.
 //!
 //! Every problem names the file, the line and the field. With [`OnBadRow::Skip`] a bad row is
 //! counted and kept in the returned [`BadRow`] list instead of stopping the read.
@@ -9,6 +10,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+mod choices;
+
+pub use choices::{read_choice_examples, ChoiceColumns, ChoiceExample};
 
 /// A problem with a data file.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +142,7 @@ pub struct Read<T> {
     pub skipped: Vec<BadRow>,
 }
 
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
     move |source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -145,7 +150,7 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
 }
 
 /// Keeps a row, or records / raises its problem.
-fn handle<T>(
+pub(crate) fn handle<T>(
     path: &Path,
     line: usize,
     row: Result<T, String>,
@@ -292,7 +297,7 @@ fn read_delimited(
 
 /// Runs `parse` on each non-blank line of a JSONL file (as a JSON value), keeping or reporting
 /// each row as `on_bad` says.
-fn read_jsonl<T>(
+pub(crate) fn read_jsonl<T>(
     path: &Path,
     on_bad: OnBadRow,
     parse: impl Fn(usize, &Value) -> Result<T, String>,

@@ -1,0 +1,191 @@
+//! `multiple-choice`: the right one of two or more choices for a context (SWAG, Social IQa,
+//! MMLU), `BertForMultipleChoice`. Each choice is encoded as the pair (context, choice), cut
+//! longest-first to `max_seq_length`; the head scores every choice and the loss is the
+//! cross-entropy over the choices of an example.
+
+use std::path::Path;
+
+use bert_data::batch::{LabelSet, Row};
+use bert_data::readers::{read_choice_examples, BadRow, ChoiceColumns, ChoiceExample, Format};
+use bert_data::{Truncation, TruncationStrategy};
+use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
+use bert_model::rng::SplitMix64;
+use bert_model::{host_values, BertConfig, BertForMultipleChoice, BertInput, OutputOptions};
+
+use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
+use crate::config::Section;
+use crate::metrics::{self, Metrics};
+use crate::TrainError;
+
+/// The task and its options.
+#[derive(Debug, Clone)]
+pub struct MultipleChoice {
+    /// JSONL key of the context (default `context`).
+    pub context_column: String,
+    /// JSONL key of the list of choices (default `choices`).
+    pub choices_column: String,
+    /// JSONL key of the right choice's index (default `label`).
+    pub label_column: String,
+}
+
+/// One example: a row per choice and the index of the right one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    /// One encoded (context, choice) pair per choice.
+    pub rows: Vec<Row>,
+    /// The right choice.
+    pub label: usize,
+    /// The line of the file it came from.
+    pub line: usize,
+}
+
+/// The rows of a batch, the choices of each example next to each other.
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    rows: Vec<(Vec<u32>, Vec<u32>)>,
+    labels: Vec<i64>,
+    choices: usize,
+}
+
+/// A padded batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[examples * choices, seq]`, the choices of an example on consecutive rows.
+    pub input: BertInput,
+    /// The right choice of each example `[examples]`.
+    pub labels: Tensor<1, Int>,
+    /// Choices per example.
+    pub choices: usize,
+}
+
+impl Task for MultipleChoice {
+    const NAME: &'static str = "multiple-choice";
+    const TOP_KEYS: &'static [&'static str] = &[];
+    const DATA_KEYS: &'static [&'static str] = &["context_column", "choices_column", "label_column"];
+    const FORMATS: &'static [Format] = &[Format::Jsonl, Format::Csv];
+    type Model = BertForMultipleChoice;
+    type Feature = Feature;
+    type HostBatch = HostBatch;
+    type Batch = Batch;
+    /// The chosen index.
+    type Output = usize;
+
+    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
+        Some(MultipleChoice {
+            context_column: data.string("context_column").unwrap_or("context".into()),
+            choices_column: data.string("choices_column").unwrap_or("choices".into()),
+            label_column: data.string("label_column").unwrap_or("label".into()),
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["accuracy"]
+    }
+
+    fn load(&self, context: &LoadContext) -> Result<TaskData<Feature>, TrainError> {
+        let read = |path: &Path, limit: Option<usize>| self.read(context, path, limit);
+        let featurize = |rows: Vec<ChoiceExample>, _: Option<&LabelSet>, _, path: &Path| {
+            rows.into_iter()
+                .map(|row| feature(context, row, path))
+                .collect()
+        };
+        load_splits(context, &read, None, None, &featurize)
+    }
+
+    fn model_config(&self, config: BertConfig, _labels: Option<&LabelSet>) -> BertConfig {
+        config
+    }
+
+    fn length(feature: &Feature) -> usize {
+        feature.rows.iter().map(|r| r.ids.len()).max().unwrap_or(0)
+    }
+
+    fn gather(&self, features: &[Feature], indices: &[usize], _: &mut SplitMix64) -> HostBatch {
+        let chosen = indices.iter().map(|&i| &features[i]);
+        HostBatch {
+            rows: copy_rows(chosen.clone().flat_map(|f| &f.rows)),
+            labels: chosen.clone().map(|f| f.label as i64).collect(),
+            choices: chosen.map(|f| f.rows.len()).next().unwrap_or(1),
+        }
+    }
+
+    fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
+        let n = host.labels.len();
+        Batch {
+            input: BertInput::from_rows(&host.rows, pad_id, device),
+            labels: Tensor::from_data(TensorData::new(host.labels.clone(), [n]), device),
+            choices: host.choices,
+        }
+    }
+
+    fn loss(&self, model: &BertForMultipleChoice, batch: &Batch) -> Tensor<1> {
+        let labels = Some(batch.labels.clone());
+        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::default());
+        out.loss.expect("labels were given")
+    }
+
+    fn predict(&self, model: &BertForMultipleChoice, batch: &Batch) -> (f64, Vec<usize>) {
+        let labels = Some(batch.labels.clone());
+        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::default());
+        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+        let values = host_values(out.logits);
+        let chosen = values.chunks(batch.choices.max(1)).map(argmax).collect();
+        (loss, chosen)
+    }
+
+    fn metrics(&self, features: &[Feature], outputs: Vec<usize>, _: Option<&LabelSet>) -> Metrics {
+        let gold: Vec<usize> = features.iter().map(|f| f.label).collect();
+        let mut out = Metrics::new();
+        out.insert("accuracy".into(), metrics::accuracy(&outputs, &gold));
+        out
+    }
+}
+
+impl MultipleChoice {
+    fn read(
+        &self,
+        context: &LoadContext,
+        path: &Path,
+        limit: Option<usize>,
+    ) -> Result<(Vec<ChoiceExample>, Vec<BadRow>), TrainError> {
+        let columns = ChoiceColumns {
+            context: self.context_column.clone(),
+            choices: self.choices_column.clone(),
+            label: Some(self.label_column.clone()),
+        };
+        let data = &context.config.data;
+        let read = read_choice_examples(path, data.format_of(path)?, &columns, data.on_bad_row)?;
+        let rows = read.rows.into_iter().take(limit.unwrap_or(usize::MAX));
+        Ok((rows.collect(), read.skipped))
+    }
+}
+
+/// Encodes each choice as the pair (context, choice).
+fn feature(context: &LoadContext, example: ChoiceExample, path: &Path) -> Result<Feature, TrainError> {
+    let truncation = Some(Truncation {
+        max_length: context.config.data.max_seq_length,
+        strategy: TruncationStrategy::LongestFirst,
+    });
+    let line = example.line;
+    let mut rows = Vec::with_capacity(example.choices.len());
+    for choice in &example.choices {
+        let encoding = context
+            .tokenizer
+            .encode(&example.context, Some(choice), truncation)
+            .map_err(|e| TrainError::Row {
+                path: path.to_path_buf(),
+                line,
+                message: e.to_string(),
+            })?;
+        rows.push(Row {
+            ids: encoding.ids,
+            type_ids: encoding.type_ids,
+        });
+    }
+    let label = example.label.ok_or_else(|| TrainError::Row {
+        path: path.to_path_buf(),
+        line,
+        message: "missing label".into(),
+    })?;
+    Ok(Feature { rows, label, line })
+}
