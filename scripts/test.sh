@@ -2,12 +2,16 @@
 # The project's test command (README): unit, parity and CLI tests; the model parity tests again on
 # the wgpu and libtorch devices when their prerequisites are installed (a Vulkan driver; the torch
 # venv of scripts/torch-venv.sh); then the held-out tokenizer parity check against transformers.
-# Needs scripts/fetch-assets.sh and scripts/fetch-data.sh to have run.
+# Fetches the model and the data it lacks first (both scripts do nothing twice), so it runs on a
+# fresh clone before or after the quickstart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
 TORCH_VENV="${BERT_TORCH_VENV:-$CACHE/venv-torch}"
+
+bash scripts/fetch-assets.sh
+bash scripts/fetch-data.sh
 
 cargo test --workspace --locked
 

@@ -154,6 +154,30 @@ impl BertConfig {
         Self::from_json_str(&text, path)
     }
 
+    /// Reads a `config.json` with some keys replaced by `overrides` (as transformers'
+    /// `from_pretrained(..., key=value)` does), then validates the result.
+    pub fn from_file_with(
+        path: impl AsRef<Path>,
+        overrides: &Map<String, Value>,
+    ) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if overrides.is_empty() {
+            return Self::from_json_str(&text, path);
+        }
+        let mut value: Value = serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if let Value::Object(map) = &mut value {
+            map.extend(overrides.clone());
+        }
+        Self::from_json_str(&value.to_string(), path)
+    }
+
     /// Parses and validates a `config.json` text; `path` names it in errors.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: BertConfig = serde_json::from_str(text).map_err(|e| {

@@ -49,8 +49,15 @@ pub enum ConfigError {
 /// Where the model comes from.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
-    /// A pretrained checkpoint: a directory in the HF layout or a hub id.
-    Pretrained(String),
+    /// A pretrained checkpoint: a directory in the HF layout or a hub id (`model = "..."`, or
+    /// `[model] pretrained = "..."`), with keys of its config.json replaced by `overrides`
+    /// (`[model] config = { hidden_dropout_prob = 0.0 }`).
+    Pretrained {
+        /// The directory or hub id.
+        name: String,
+        /// config.json keys to replace.
+        overrides: serde_json::Map<String, serde_json::Value>,
+    },
     /// Random initialisation from a config (`[model.config]`), with the tokenizer of a model
     /// directory or a `vocab.txt` (`model.tokenizer`).
     Random {
@@ -239,7 +246,7 @@ const TRAINING_KEYS: &[&str] = &[
     "metric_for_best_model",
     "progress",
 ];
-const MODEL_KEYS: &[&str] = &["config", "tokenizer"];
+const MODEL_KEYS: &[&str] = &["pretrained", "config", "tokenizer"];
 
 /// Reads one table's keys, noting every problem instead of stopping at the first.
 pub struct Section<'a> {
@@ -542,57 +549,7 @@ impl FineTuneConfig {
         let training_table = top.raw("training");
         top.finish();
 
-        let model = match model_value {
-            Some(Value::String(s)) => Some(ModelSource::Pretrained(s)),
-            Some(Value::Table(t)) => {
-                let mut section = Section::new("model", t, MODEL_KEYS.to_vec(), problems);
-                let config = section.raw("config");
-                let tokenizer = section.required_string("tokenizer");
-                section.finish();
-                let config = match config {
-                    Some(Value::Table(t)) => {
-                        let json = serde_json::to_string(&t).unwrap_or_default();
-                        match BertConfig::from_json_str(&json, Path::new("[model.config]")) {
-                            Ok(c) => Some(c),
-                            Err(e) => {
-                                problems.push(format!("`model.config`: {e}"));
-                                None
-                            }
-                        }
-                    }
-                    Some(other) => {
-                        problems.push(format!(
-                            "`model.config`: expected a table, found {}",
-                            type_name(&other)
-                        ));
-                        None
-                    }
-                    None => {
-                        problems
-                            .push("`model.config`: missing (a table of config.json keys)".into());
-                        None
-                    }
-                };
-                match (config, tokenizer) {
-                    (Some(config), Some(tokenizer)) => Some(ModelSource::Random {
-                        config: Box::new(config),
-                        tokenizer,
-                    }),
-                    _ => None,
-                }
-            }
-            Some(other) => {
-                problems.push(format!(
-                    "`model`: expected a path or hub id, or a [model] table with `config`, found {}",
-                    type_name(&other)
-                ));
-                None
-            }
-            None => {
-                problems.push("`model`: missing (required)".into());
-                None
-            }
-        };
+        let model = Self::model(model_value, problems);
 
         let mut data_section = Section::new(
             "data",
@@ -619,6 +576,85 @@ impl FineTuneConfig {
             training: training?,
             text: String::new(),
         })
+    }
+
+    fn model(value: Option<Value>, problems: &mut Vec<String>) -> Option<ModelSource> {
+        let table = match value {
+            Some(Value::String(name)) => {
+                let overrides = serde_json::Map::new();
+                return Some(ModelSource::Pretrained { name, overrides });
+            }
+            Some(Value::Table(t)) => t,
+            Some(other) => {
+                problems.push(format!(
+                    "`model`: expected a path or hub id, or a [model] table, found {}",
+                    type_name(&other)
+                ));
+                return None;
+            }
+            None => {
+                problems.push("`model`: missing (required)".into());
+                return None;
+            }
+        };
+        let mut section = Section::new("model", table, MODEL_KEYS.to_vec(), problems);
+        let pretrained = section.string("pretrained");
+        let config = section.raw("config");
+        let tokenizer = match pretrained {
+            Some(_) => {
+                if section.raw("tokenizer").is_some() {
+                    section.problem("tokenizer", "not with `pretrained`, which brings its own");
+                }
+                None
+            }
+            None => section.required_string("tokenizer"),
+        };
+        section.finish();
+        let config = match config {
+            Some(Value::Table(t)) => t,
+            Some(other) => {
+                problems.push(format!(
+                    "`model.config`: expected a table, found {}",
+                    type_name(&other)
+                ));
+                return None;
+            }
+            None if pretrained.is_some() => Table::new(),
+            None => {
+                problems.push("`model.config`: missing (a table of config.json keys)".into());
+                return None;
+            }
+        };
+        let json = serde_json::to_value(&config).unwrap_or_default();
+        let here = Path::new("[model.config]");
+        match (pretrained, tokenizer) {
+            (Some(name), _) => {
+                // Each key must have its type; the values are checked with the model's own
+                // config.json when the run starts.
+                let serde_json::Value::Object(overrides) = json else {
+                    return None;
+                };
+                let before = problems.len();
+                for (key, value) in &overrides {
+                    let one = serde_json::json!({ key: value });
+                    if let Err(e) = serde_json::from_value::<BertConfig>(one) {
+                        problems.push(format!("`model.config.{key}`: {e}"));
+                    }
+                }
+                (problems.len() == before).then_some(ModelSource::Pretrained { name, overrides })
+            }
+            (None, Some(tokenizer)) => match BertConfig::from_json_str(&json.to_string(), here) {
+                Ok(config) => Some(ModelSource::Random {
+                    config: Box::new(config),
+                    tokenizer,
+                }),
+                Err(e) => {
+                    problems.push(format!("`model.config`: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
     }
 
     fn task_name(top: &mut Section) -> Option<String> {
@@ -965,6 +1001,31 @@ progress = "fancy"
             .unwrap_err()
             .to_string();
         assert!(err.contains("not supported by fine-tune yet"), "{err}");
+    }
+
+    #[test]
+    fn a_pretrained_model_takes_config_overrides() {
+        let model = "[model]\npretrained = \"models/minilm\"\nconfig = { hidden_dropout_prob = 0.0, attention_probs_dropout_prob = 0.0 }\n";
+        let text = GOOD.replace("model = \"models/minilm\"\n", "");
+        let (head, rest) = text.split_once("[data]").unwrap();
+        let c = parse(&format!("{head}{model}[data]{rest}"), &[]).unwrap();
+        match c.model {
+            ModelSource::Pretrained { name, overrides } => {
+                assert_eq!(name, "models/minilm");
+                assert_eq!(overrides["hidden_dropout_prob"], 0.0);
+                assert_eq!(overrides.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = model.replace("0.0, attention", "\"none\", attention") + "tokenizer = \"v\"\n";
+        let err = parse(&format!("{head}{bad}[data]{rest}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model.config.hidden_dropout_prob`"), "{err}");
+        assert!(
+            err.contains("`model.tokenizer`: not with `pretrained`"),
+            "{err}"
+        );
     }
 
     #[test]

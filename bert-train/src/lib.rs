@@ -1,11 +1,13 @@
 //! Fine-tuning BERT: the training loop, its configuration, checkpoints, metrics and export.
 //!
-//! The `bert-train` binary is a thin command line over this library. Each task is a module of
+//! The `bert-train` binary is a thin command line over this library; [`FineTune`] configures a
+//! run in code (the TOML keys and defaults) and starts it with one call. Each task is a module of
 //! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
 //! loss and metrics. A custom loop can use the same pieces: a task's `load`, `gather`,
 //! `to_device` and `loss`, [`optim::AdamW`], [`optim::LrSchedule`] and [`optim::clip_grad_norm`]
 //! for the update, and [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
 
+pub mod builder;
 pub mod config;
 pub mod export;
 pub mod metrics;
@@ -16,6 +18,9 @@ pub mod tasks;
 pub mod trainer;
 
 use std::path::PathBuf;
+
+pub use builder::FineTune;
+pub use trainer::{fine_tune, RunSummary};
 
 /// Anything that stops a run: bad configuration, bad data, a model that does not load, a
 /// checkpoint that cannot be written.

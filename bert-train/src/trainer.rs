@@ -531,11 +531,11 @@ pub fn fine_tune_task<T: Task>(
                     .map_err(bert_model::PretrainedError::from)?,
                 Some(dir.clone()),
             ),
-            (None, ModelSource::Pretrained(name)) => {
+            (None, ModelSource::Pretrained { name, overrides }) => {
                 let dir = resolve_model_dir(name)?;
                 (
                     load_tokenizer(&dir)?,
-                    BertConfig::from_file(dir.join("config.json"))
+                    BertConfig::from_file_with(dir.join("config.json"), overrides)
                         .map_err(bert_model::PretrainedError::from)?,
                     Some(dir),
                 )

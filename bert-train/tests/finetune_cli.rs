@@ -159,6 +159,31 @@ fn bad_rows_stop_or_are_skipped_and_unseen_labels_are_errors() {
     assert!(t.contains("train.csv"), "{t}");
 }
 
+/// `[model] pretrained = ...` with `config = {...}` replaces keys of the checkpoint's
+/// config.json, as transformers' `from_pretrained(..., key=value)` does.
+#[test]
+fn a_pretrained_model_takes_config_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        "task = \"sequence-classification\"\noutput_dir = \"run\"\n[model]\npretrained = {:?}\n\
+         config = {{ hidden_dropout_prob = 0.0, attention_probs_dropout_prob = 0.0 }}\n[data]\n\
+         train = {:?}\ntext_column = \"sentence\"\nmax_train_rows = 4\n[training]\n\
+         max_steps = 1\nbatch_size = 4\n",
+        minilm().display().to_string(),
+        data("sentiment/train.csv").display().to_string(),
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    let saved = read_json(&d.join("run/model/config.json"));
+    assert_eq!(saved["hidden_dropout_prob"], 0.0);
+    assert_eq!(saved["attention_probs_dropout_prob"], 0.0);
+    assert_eq!(
+        saved["hidden_size"], 384,
+        "the other keys come from the checkpoint"
+    );
+}
+
 /// The short real run: all-MiniLM-L6-v2 on 320 movie sentences, 3 epochs of 40 steps.
 #[test]
 fn a_short_real_run_learns_and_evaluate_agrees() {

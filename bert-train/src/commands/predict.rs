@@ -16,6 +16,7 @@ use bert_model::{
     BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertInput,
     BertModel, HfModel, OutputOptions, ProblemType,
 };
+use bert_train::tasks::argmax;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
@@ -554,16 +555,6 @@ fn softmax(row: &[f32]) -> Vec<f32> {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// The `k` largest values with their indices, largest first (ties: lower index first).
