@@ -20,7 +20,7 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use crate::config::{ConfigError, FineTuneConfig};
+use crate::config::{set_key, ConfigError, FineTuneConfig};
 use crate::trainer::{fine_tune, RunSummary};
 use crate::TrainError;
 
@@ -108,19 +108,12 @@ impl FineTune {
     }
 
     fn put(&mut self, key: &str, value: Value) {
-        let mut parts: Vec<&str> = key.split('.').collect();
-        let last = parts.pop().unwrap_or(key);
-        let mut table = &mut self.table;
-        for part in parts {
-            let entry = table
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Table(Table::new()));
-            if !entry.is_table() {
-                *entry = Value::Table(Table::new());
-            }
-            table = entry.as_table_mut().expect("made a table above");
+        let parts: Vec<&str> = key.split('.').collect();
+        if !set_key(&mut self.table, &parts, value.clone()) {
+            // A plain value in the way (e.g. `data = 3` set before): replace it.
+            self.table.remove(parts[0]);
+            set_key(&mut self.table, &parts, value);
         }
-        table.insert(last.to_string(), value);
     }
 }
 
@@ -142,6 +135,14 @@ mod tests {
         assert_eq!(config.training.batch_size, 8, "the TOML default");
         let task: SequenceClassification = tasks::configure(&config).unwrap();
         assert_eq!(task.text_column, "sentence");
+        let dropout = run.clone().set("model.config.hidden_dropout_prob", 0.0);
+        match dropout.build().unwrap().model {
+            crate::config::ModelSource::Pretrained { name, overrides } => {
+                assert_eq!(name, "models/m");
+                assert_eq!(overrides["hidden_dropout_prob"], 0.0);
+            }
+            other => panic!("{other:?}"),
+        }
         let err = run
             .set("training.colour", "blue")
             .batch_size(0)

@@ -459,19 +459,38 @@ pub fn apply_overrides(table: &mut Table, overrides: &[String]) -> Result<(), Co
             Ok(mut t) => t.remove("v").unwrap_or(Value::String(raw.to_string())),
             Err(_) => Value::String(raw.to_string()),
         };
-        let mut current = &mut *table;
-        for part in &parts[..parts.len() - 1] {
-            let entry = current
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Table(Table::new()));
-            current = match entry {
-                Value::Table(t) => t,
-                _ => return Err(ConfigError::Override(item.clone())),
-            };
+        if !set_key(table, &parts, value) {
+            return Err(ConfigError::Override(item.clone()));
         }
-        current.insert(parts[parts.len() - 1].to_string(), value);
     }
     Ok(())
+}
+
+/// Sets the key at the dotted path `parts` (tables made as needed); `false` when a non-table
+/// value is in the way. `model = "name"` becomes `[model] pretrained = "name"` when a key under
+/// `model` is set.
+pub fn set_key(table: &mut Table, parts: &[&str], value: Value) -> bool {
+    let Some((last, parents)) = parts.split_last() else {
+        return false;
+    };
+    let mut current = table;
+    for part in parents {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let (Value::String(name), true) = (&*entry, *part == "model") {
+            let name = name.clone();
+            let mut promoted = Table::new();
+            promoted.insert("pretrained".to_string(), Value::String(name));
+            *entry = Value::Table(promoted);
+        }
+        current = match entry {
+            Value::Table(t) => t,
+            _ => return false,
+        };
+    }
+    current.insert(last.to_string(), value);
+    true
 }
 
 impl FineTuneConfig {
@@ -636,9 +655,8 @@ impl FineTuneConfig {
                 };
                 let before = problems.len();
                 for (key, value) in &overrides {
-                    let one = serde_json::json!({ key: value });
-                    if let Err(e) = serde_json::from_value::<BertConfig>(one) {
-                        problems.push(format!("`model.config.{key}`: {e}"));
+                    if let Some(problem) = override_problem(key, value) {
+                        problems.push(format!("`model.config.{key}`: {problem}"));
                     }
                 }
                 (problems.len() == before).then_some(ModelSource::Pretrained { name, overrides })
@@ -861,6 +879,30 @@ impl FineTuneConfig {
     }
 }
 
+/// Why `key = value` cannot override a pretrained model's config.json, if it cannot: a key
+/// BertConfig does not know (a typo would change nothing), a value of the wrong type, or a key
+/// the task sets itself.
+fn override_problem(key: &str, value: &serde_json::Value) -> Option<String> {
+    if [
+        "num_labels",
+        "id2label",
+        "label2id",
+        "problem_type",
+        "architectures",
+    ]
+    .contains(&key)
+    {
+        return Some("set by the task (labels from the data, `problem_type` at the top)".into());
+    }
+    match serde_json::from_value::<BertConfig>(serde_json::json!({ key: value })) {
+        Err(e) => Some(e.to_string()),
+        Ok(parsed) if !parsed.extra.is_empty() => {
+            Some("not a key of BERT's config.json (hidden_dropout_prob, ...)".into())
+        }
+        Ok(_) => None,
+    }
+}
+
 /// Checks a task's own keys by configuring it.
 struct CheckTask<'a> {
     keys: TaskKeys,
@@ -1017,11 +1059,29 @@ progress = "fancy"
             }
             other => panic!("{other:?}"),
         }
-        let bad = model.replace("0.0, attention", "\"none\", attention") + "tokenizer = \"v\"\n";
+        let bad = model.replace(
+            "0.0, attention",
+            "\"none\", hidden_dropout = 0.0, num_labels = 3, attention",
+        ) + "tokenizer = \"v\"\n";
         let err = parse(&format!("{head}{bad}[data]{rest}"), &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("`model.config.hidden_dropout_prob`"), "{err}");
+        assert!(
+            err.contains("`model.config.hidden_dropout`: not a key"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`model.config.num_labels`: set by the task"),
+            "{err}"
+        );
+        // `--set model.config.x=...` on `model = "name"` keeps the name.
+        let c = parse(GOOD, &["model.config.hidden_dropout_prob=0.0"]).unwrap();
+        assert!(
+            matches!(c.model, ModelSource::Pretrained { ref name, ref overrides } if name == "models/minilm" && overrides.len() == 1),
+            "{:?}",
+            c.model
+        );
         assert!(
             err.contains("`model.tokenizer`: not with `pretrained`"),
             "{err}"

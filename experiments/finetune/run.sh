@@ -15,8 +15,12 @@ bash scripts/fetch-data.sh
 mkdir -p models
 ln -sfn "$CACHE/all-MiniLM-L6-v2" models/all-MiniLM-L6-v2
 VENV="$(bash scripts/torch-venv.sh accelerate==1.15.0 scikit-learn scipy seqeval)"
-cargo build -q --release -p bert-train
-BIN="$CARGO_TARGET_DIR/release/bert-train"
+# BERT_TRAIN_BIN: an already built binary (e.g. the debug one, whose dependencies are built at
+# opt-level 2) instead of a release build.
+if [ -z "${BERT_TRAIN_BIN:-}" ]; then
+  cargo build -q --release -p bert-train
+fi
+BIN="${BERT_TRAIN_BIN:-$CARGO_TARGET_DIR/release/bert-train}"
 RESULTS=experiments/finetune/results
 mkdir -p "$RESULTS"
 
@@ -28,7 +32,7 @@ declare -A CONFIG=(
   [ner]=configs/ner.toml
   [social-iqa]=configs/social-iqa.toml
 )
-declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=3)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1)
 
 for task in "${@:-sentiment regression ner social-iqa}"; do
   for name in $task; do

@@ -79,30 +79,46 @@ pub fn read_choice_examples(
     }
 }
 
+/// The names errors give the three fields: the JSONL keys, or SWAG's columns.
+struct Names<'a> {
+    context: &'a str,
+    /// The field of the whole list.
+    list: &'a str,
+    /// The field of choice `i`.
+    choice: &'a dyn Fn(usize) -> String,
+    label: &'a str,
+}
+
 fn check(
     context: String,
     choices: Vec<String>,
     label: Option<i64>,
     line: usize,
+    names: &Names,
 ) -> Result<ChoiceExample, String> {
     if context.trim().is_empty() {
-        return Err("empty context".into());
+        return Err(format!("field `{}`: empty context", names.context));
     }
     if choices.len() < 2 {
         return Err(format!(
-            "field `choices`: {} choice(s); at least 2 are needed",
+            "field `{}`: {} choice(s); at least 2 are needed",
+            names.list,
             choices.len()
         ));
     }
     if let Some(i) = choices.iter().position(|c| c.trim().is_empty()) {
-        return Err(format!("field `choices`: choice {i} is empty"));
+        return Err(format!(
+            "field `{}`: choice {i} is empty",
+            (names.choice)(i)
+        ));
     }
     let label = match label {
         None => None,
         Some(l) if l >= 0 && (l as usize) < choices.len() => Some(l as usize),
         Some(l) => {
             return Err(format!(
-                "field `label`: {l} is not the index of one of the {} choices",
+                "field `{}`: {l} is not the index of one of the {} choices",
+                names.label,
                 choices.len()
             ))
         }
@@ -160,7 +176,14 @@ fn json_row(line: usize, value: &Value, columns: &ChoiceColumns) -> Result<Choic
             None => return Err(format!("missing field `{key}`")),
         }),
     };
-    check(context, choices, label, line)
+    let name = &columns.choices;
+    let names = Names {
+        context: &columns.context,
+        list: name,
+        choice: &|i| format!("{name}[{i}]"),
+        label: columns.label.as_deref().unwrap_or("label"),
+    };
+    check(context, choices, label, line, &names)
 }
 
 fn read_swag(
@@ -229,7 +252,13 @@ fn read_swag(
                         format!("field `label`: `{}` is not a choice index", get(at))
                     })?),
                 };
-            check(get(sent1), choices, label, line)
+            let names = Names {
+                context: "sent1",
+                list: "ending0..",
+                choice: &|i| format!("ending{i}"),
+                label: "label",
+            };
+            check(get(sent1), choices, label, line, &names)
         })();
         handle(path, line, row, on_bad, &mut out)?;
     }
@@ -293,7 +322,9 @@ mod tests {
         assert!(read.skipped[0]
             .message
             .contains("2 choices, but the file's first row has 3"));
-        assert!(read.skipped[2].message.contains("choice 1 is empty"));
+        assert!(read.skipped[2]
+            .message
+            .contains("field `choices[1]`: choice 1 is empty"));
         assert!(read.skipped[3]
             .message
             .contains("must be a list of strings"));

@@ -234,11 +234,18 @@ fn feature(
         &sentence.tokens,
         context.config.data.max_seq_length,
     );
+    // CoNLL has a line per word; JSONL a line per sentence, the tag named by its index.
+    let conll = context.config.data.format_of(path).ok() == Some(Format::Conll);
     let mut ids = Vec::with_capacity(sentence.tags.len());
     for (i, tag) in sentence.tags.iter().enumerate() {
+        let (line, field) = if conll {
+            (sentence.line + i, "tag".to_string())
+        } else {
+            (sentence.line, format!("tags[{i}]"))
+        };
         let id = labels
             .id(tag)
-            .map_err(|e| unknown_label(path, sentence.line + i, "tag", split, e))?;
+            .map_err(|e| unknown_label(path, line, &field, split, e))?;
         ids.push(id as i64);
     }
     Ok(Feature {
