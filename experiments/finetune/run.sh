@@ -34,10 +34,16 @@ declare -A CONFIG=(
 )
 declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1)
 
+# SEED=N: both sides run with training.seed=N, and the results are named TASK-sN-{bert,hf}.
 for task in "${@:-sentiment regression ner social-iqa}"; do
-  for name in $task; do
-    config="${CONFIG[$name]}"
-    sets=(--set "training.epochs=${EPOCHS[$name]}" --set training.checkpoint_every_steps=1000000)
+  for task_name in $task; do
+    config="${CONFIG[$task_name]}"
+    sets=(--set "training.epochs=${EPOCHS[$task_name]}" --set training.checkpoint_every_steps=1000000)
+    name="$task_name"
+    if [ -n "${SEED:-}" ]; then
+      sets+=(--set "training.seed=$SEED")
+      name="$task_name-s$SEED"
+    fi
     out="runs/compare-$name"
     rm -rf "$out-bert" "$out-hf"
     echo "== $name: bert-train"

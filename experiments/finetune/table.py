@@ -15,23 +15,46 @@ ROWS = [
 ]
 
 
+def runs(folder, name):
+    """(ours, theirs) of every run of a task: TASK-{bert,hf}.json and TASK-sN-{bert,hf}.json."""
+    found = []
+    for file in sorted(os.listdir(folder)):
+        stem = file[: -len("-bert.json")] if file.endswith("-bert.json") else None
+        if stem is None or not (stem == name or stem.startswith(f"{name}-s")):
+            continue
+        other = os.path.join(folder, f"{stem}-hf.json")
+        if os.path.exists(other):
+            found.append(tuple(json.load(open(p)) for p in (os.path.join(folder, file), other)))
+    return found
+
+
 def main():
     folder = sys.argv[1]
     print("| task | metric | bert-train | Trainer | difference (points) "
           "| bert-train train time | Trainer train time | bert-train seq/s | Trainer seq/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, title, metric in ROWS:
-        paths = [os.path.join(folder, f"{name}-{side}.json") for side in ("bert", "hf")]
-        if not all(os.path.exists(p) for p in paths):
-            continue
-        ours, theirs = (json.load(open(p)) for p in paths)
-        a, b = ours["metrics"][metric], theirs["metrics"][metric]
+        pairs = runs(folder, name)
         label = "entity F1" if name == "ner" else metric
-        print(
-            f"| {title} | {label} | {a:.4f} | {b:.4f} | {100 * (a - b):+.2f} "
-            f"| {ours['train_seconds']:.0f} s | {theirs['train_seconds']:.0f} s "
-            f"| {ours['train_rows_per_second']:.1f} | {theirs['train_rows_per_second']:.1f} |"
-        )
+        for ours, theirs in pairs:
+            a, b = ours["metrics"][metric], theirs["metrics"][metric]
+            seed = next((o.split("=")[1] for o in ours["overrides"] if "seed=" in o), "42")
+            row_title = f"{title}, seed {seed}" if len(pairs) > 1 else title
+            print(
+                f"| {row_title} | {label} | {a:.4f} | {b:.4f} | {100 * (a - b):+.2f} "
+                f"| {ours['train_seconds']:.0f} s | {theirs['train_seconds']:.0f} s "
+                f"| {ours['train_rows_per_second']:.1f} | {theirs['train_rows_per_second']:.1f} |"
+            )
+        if len(pairs) > 1:
+            ours = [o["metrics"][metric] for o, _ in pairs]
+            theirs = [t["metrics"][metric] for _, t in pairs]
+            mean = lambda v: sum(v) / len(v)
+            spread = lambda v: max(v) - min(v)
+            print(
+                f"| {title}, mean of {len(pairs)} seeds (spread) | {label} "
+                f"| {mean(ours):.4f} ({spread(ours):.4f}) | {mean(theirs):.4f} ({spread(theirs):.4f}) "
+                f"| {100 * (mean(ours) - mean(theirs)):+.2f} | | | | |"
+            )
 
 
 if __name__ == "__main__":
