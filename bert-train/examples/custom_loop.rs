@@ -18,7 +18,7 @@ use bert_train::optim::{clip_grad_norm, AdamW, LrSchedule};
 use bert_train::tasks::sequence_classification::SequenceClassification;
 use bert_train::tasks::{self, batch_rng, evaluate, LoadContext, Task};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -79,7 +79,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total,
         kind: Schedule::Linear,
     };
-    let mut optim = AdamW::new(0.9, 0.999, 1e-8, 0.01);
+    let mut optim = ModuleOptimizer::from(AdamW {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.01,
+    });
     let pad = tokenizer.special_ids().pad;
     let mut step = 0;
     for epoch in 0..epochs {

@@ -144,8 +144,12 @@ pub struct TrainingConfig {
     pub max_grad_norm: f64,
     /// Seed of the head's initialisation, the data order and dropout (default 42).
     pub seed: u64,
-    /// Device (any `--device` value of `predict`; default cpu).
+    /// Device (any `--device` value of `predict`; default cpu); with `devices`, the first of them
+    /// (the one that holds the optimizer and evaluates).
     pub device: String,
+    /// Devices that train together, each on `batch_size` rows per forward pass (global batch =
+    /// batch size x devices x accumulation); `[device]` when the config names one device.
+    pub devices: Vec<String>,
     /// Evaluate every N optimizer steps; 0 at the end of each epoch.
     pub eval_every_steps: usize,
     /// Checkpoint every N optimizer steps; 0 at the end of each epoch.
@@ -236,6 +240,7 @@ const TRAINING_KEYS: &[&str] = &[
     "max_grad_norm",
     "seed",
     "device",
+    "devices",
     "eval_every_steps",
     "checkpoint_every_steps",
     "keep_checkpoints",
@@ -802,10 +807,7 @@ impl FineTuneConfig {
         };
         let max_grad_norm = s.ranged("max_grad_norm", 0.0, f64::MAX).unwrap_or(1.0);
         let seed = s.count("seed").unwrap_or(42) as u64;
-        let device = s.string("device").unwrap_or_else(|| "cpu".into());
-        if let Err(e) = bert_model::parse_device(&device) {
-            s.problem("device", e);
-        }
+        let (device, devices) = devices(&mut s);
         let eval_every_steps = s.count("eval_every_steps").unwrap_or(0);
         let checkpoint_every_steps = s.count("checkpoint_every_steps").unwrap_or(500);
         let keep_checkpoints = positive(&mut s, "keep_checkpoints", 2);
@@ -844,6 +846,7 @@ impl FineTuneConfig {
             max_grad_norm,
             seed,
             device,
+            devices,
             eval_every_steps,
             checkpoint_every_steps,
             keep_checkpoints,
@@ -874,7 +877,14 @@ impl FineTuneConfig {
                 let _ = write!(out, "{} epochs", t.epochs);
             }
         }
-        let _ = write!(out, ", seed {}, device {}", t.seed, t.device);
+        match t.devices.len() {
+            0 | 1 => {
+                let _ = write!(out, ", seed {}, device {}", t.seed, t.device);
+            }
+            _ => {
+                let _ = write!(out, ", seed {}, devices {}", t.seed, t.devices.join(", "));
+            }
+        }
         out
     }
 }
@@ -923,6 +933,31 @@ const LATER: &[&str] = &[
     "pretraining",
     "next-sentence",
 ];
+
+/// `device` or `devices` of `[training]`: the main device and the list (one of the two keys).
+fn devices(s: &mut Section) -> (String, Vec<String>) {
+    let one = s.string("device");
+    let many = s.strings("devices");
+    let list = match (one, many) {
+        (Some(_), Some(_)) => {
+            s.problem("devices", "give `device` or `devices`, not both");
+            vec!["cpu".to_string()]
+        }
+        (_, Some(list)) if list.is_empty() => {
+            s.problem("devices", "an empty list; name at least one device");
+            vec!["cpu".to_string()]
+        }
+        (_, Some(list)) => list,
+        (one, None) => vec![one.unwrap_or_else(|| "cpu".into())],
+    };
+    let key = if list.len() > 1 { "devices" } else { "device" };
+    for device in &list {
+        if let Err(e) = bert_model::parse_device(device) {
+            s.problem(key, e);
+        }
+    }
+    (list[0].clone(), list)
+}
 
 #[cfg(test)]
 mod tests {
@@ -1023,6 +1058,28 @@ progress = "fancy"
             "`training.progress`: unknown `fancy`; expected auto, tui or plain",
             "run.toml",
         ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn devices_replace_device_and_are_checked() {
+        let base = "task = \"sequence-classification\"\nmodel = \"m\"\noutput_dir = \"o\"\n\
+                    [data]\ntrain = \"t.csv\"\n[training]\n";
+        let two = parse(&format!("{base}devices = [\"cpu\", \"cpu\"]\n"), &[]).unwrap();
+        assert_eq!(two.training.devices, ["cpu", "cpu"]);
+        assert_eq!(two.training.device, "cpu");
+        assert!(two.summary("t").contains("devices cpu, cpu"));
+        let one = parse(base, &[]).unwrap();
+        assert_eq!(one.training.devices, ["cpu"]);
+        for (text, needle) in [
+            ("device = \"cpu\"\ndevices = [\"cpu\"]\n", "not both"),
+            ("devices = []\n", "an empty list"),
+            ("devices = [\"cpu\", \"tpu\"]\n", "`training.devices`"),
+        ] {
+            let err = parse(&format!("{base}{text}"), &[])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
         }
     }

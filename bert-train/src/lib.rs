@@ -3,9 +3,11 @@
 //! The `bert-train` binary is a thin command line over this library; [`FineTune`] configures a
 //! run in code (the TOML keys and defaults) and starts it with one call. Each task is a module of
 //! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
-//! loss and metrics. A custom loop can use the same pieces: a task's `load`, `gather`,
-//! `to_device` and `loss`, [`optim::AdamW`], [`optim::LrSchedule`] and [`optim::clip_grad_norm`]
-//! for the update, and [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
+//! loss and metrics. Training runs inside burn-train's `Learner` ([`trainer`]); the library
+//! prints nothing (a run reports to a [`trainer::events::Session`]). A custom loop can use the
+//! same pieces: a task's `load`, `gather`, `to_device` and `loss`, [`optim::AdamW`] in burn's
+//! `ModuleOptimizer`, [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update, and
+//! [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
 
 pub mod builder;
 pub mod config;
@@ -13,14 +15,14 @@ pub mod export;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
-pub mod progress;
 pub mod tasks;
 pub mod trainer;
 
 use std::path::PathBuf;
 
 pub use builder::FineTune;
-pub use trainer::{fine_tune, RunSummary};
+pub use trainer::events::{Reporter, RunEvent, Session};
+pub use trainer::{fine_tune, fine_tune_with, RunSummary};
 
 /// Anything that stops a run: bad configuration, bad data, a model that does not load, a
 /// checkpoint that cannot be written.

@@ -1,17 +1,16 @@
 //! The optimizer side of training: AdamW with BERT's no-decay rule, the learning-rate schedule,
 //! gradient accumulation and clipping by global norm.
 //!
-//! AdamW keeps its moments per parameter in visiting order, so its state is saved and restored
-//! by position (and by HF name in the files), independently of Burn's parameter ids, which a
-//! model rebuilt from a checkpoint does not keep.
+//! AdamW and the schedule plug into burn's `ModuleOptimizer` and `Learner` (burn keys optimizer
+//! state by parameter id; [`crate::trainer::stable_param_ids`] makes those ids the same in every
+//! process, so a run rebuilt from a checkpoint's HF weights finds its moments again).
 
-use std::collections::BTreeMap;
-
-use bert_model::burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use bert_model::burn::prelude::{Tensor, TensorData};
+use bert_model::burn::module::{Module, ModuleVisitor, Param};
+use bert_model::burn::prelude::Tensor;
 use bert_model::burn::tensor::Device;
-use bert_model::host_values;
-use burn::optim::GradientsParams;
+use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
+use burn::optim::LearningRate;
+use burn::optim::{GradientsParams, Optimizer, RecordState, StateSink, StateSource};
 
 use crate::config::Schedule;
 
@@ -50,7 +49,8 @@ impl LrSchedule {
 }
 
 /// AdamW (decoupled weight decay, as `torch.optim.AdamW`), skipping decay for rank-1
-/// parameters: biases and LayerNorm weights, the BERT rule.
+/// parameters: biases and LayerNorm weights, the BERT rule. A per-parameter
+/// [`Optimizer`] for burn's `ModuleOptimizer` (`ModuleOptimizer::from(AdamW { .. })`).
 #[derive(Debug, Clone)]
 pub struct AdamW {
     /// Beta1.
@@ -61,178 +61,117 @@ pub struct AdamW {
     pub epsilon: f64,
     /// Decoupled weight decay of matrices.
     pub weight_decay: f64,
-    /// Updates done so far.
+}
+
+/// The moments of one parameter and the updates it has had.
+#[derive(Clone)]
+pub struct AdamWState<const D: usize> {
+    /// First moment.
+    pub exp_avg: Tensor<D>,
+    /// Second moment.
+    pub exp_avg_sq: Tensor<D>,
+    /// Updates done.
     pub steps: u64,
-    moments: Vec<Option<(Tensor<1>, Tensor<1>)>>,
 }
 
-impl AdamW {
-    /// A fresh optimizer.
-    pub fn new(beta1: f64, beta2: f64, epsilon: f64, weight_decay: f64) -> Self {
-        AdamW {
-            beta1,
-            beta2,
-            epsilon,
-            weight_decay,
-            steps: 0,
-            moments: Vec::new(),
-        }
+impl<const D: usize> RecordState for AdamWState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        out.push_tensor(prefix, "exp_avg", self.exp_avg.to_data());
+        out.push_tensor(prefix, "exp_avg_sq", self.exp_avg_sq.to_data());
+        out.push_scalar(prefix, "step", self.steps.into());
     }
 
-    /// One update of every parameter that has a gradient in `grads`, at rate `lr`.
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
-        self.steps += 1;
-        let mut mapper = Update {
-            optim: self,
-            grads: &mut grads,
-            lr,
-            index: 0,
-        };
-        module.map(&mut mapper)
-    }
-
-    /// The moments as host tensors named `{index}.exp_avg` / `{index}.exp_avg_sq`, plus the
-    /// step count, for a checkpoint.
-    pub fn state(&self) -> (u64, BTreeMap<String, (Vec<usize>, Vec<f32>)>) {
-        let mut out = BTreeMap::new();
-        for (i, m) in self.moments.iter().enumerate() {
-            if let Some((avg, sq)) = m {
-                let len = avg.dims()[0];
-                out.insert(
-                    format!("{i:05}.exp_avg"),
-                    (vec![len], host_values(avg.clone())),
-                );
-                out.insert(
-                    format!("{i:05}.exp_avg_sq"),
-                    (vec![len], host_values(sq.clone())),
-                );
-            }
-        }
-        (self.steps, out)
-    }
-
-    /// Restores the state written by [`Self::state`] onto `device` (the plain, non-autodiff
-    /// device of the parameters).
-    pub fn load_state(
-        &mut self,
-        steps: u64,
-        tensors: &BTreeMap<String, Vec<f32>>,
-        device: &Device,
-    ) -> Result<(), String> {
-        self.steps = steps;
-        self.moments.clear();
-        for (name, values) in tensors {
-            let Some((index, kind)) = name.split_once('.') else {
-                return Err(format!("unexpected optimizer tensor `{name}`"));
-            };
-            let index: usize = index
-                .parse()
-                .map_err(|_| format!("unexpected optimizer tensor `{name}`"))?;
-            if self.moments.len() <= index {
-                self.moments.resize(index + 1, None);
-            }
-            let tensor =
-                Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), device);
-            let zeros = || Tensor::<1>::zeros([values.len()], device);
-            let slot = self.moments[index].get_or_insert_with(|| (zeros(), zeros()));
-            match kind {
-                "exp_avg" => slot.0 = tensor,
-                "exp_avg_sq" => slot.1 = tensor,
-                _ => return Err(format!("unexpected optimizer tensor `{name}`")),
-            }
-        }
-        Ok(())
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let exp_avg = src.take_tensor(prefix, "exp_avg")?;
+        let exp_avg_sq = src.take_tensor(prefix, "exp_avg_sq")?;
+        let steps = u64::try_from(src.take_scalar(prefix, "step")?).ok()?;
+        Some(AdamWState {
+            exp_avg: Tensor::from_data(exp_avg, device),
+            exp_avg_sq: Tensor::from_data(exp_avg_sq, device),
+            steps,
+        })
     }
 }
 
-struct Update<'a> {
-    optim: &'a mut AdamW,
-    grads: &'a mut GradientsParams,
-    lr: f64,
-    index: usize,
-}
+impl Optimizer for AdamW {
+    type State<const D: usize> = AdamWState<D>;
 
-impl ModuleMapper for Update<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let index = self.index;
-        self.index += 1;
-        let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<D>(id) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let require_grad = tensor.is_require_grad();
-        let shape = tensor.shape();
-        let value = tensor.inner();
-        let n = shape.num_elements();
-        let flat = value.reshape([n]);
-        let g = grad.reshape([n]);
-        let o = &mut *self.optim;
-        if o.moments.len() <= index {
-            o.moments.resize(index + 1, None);
-        }
-        let (avg, sq) = match o.moments[index].take() {
-            Some((avg, sq)) => (
-                avg.mul_scalar(o.beta1) + g.clone().mul_scalar(1.0 - o.beta1),
-                sq.mul_scalar(o.beta2) + g.square().mul_scalar(1.0 - o.beta2),
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamWState<D>>,
+    ) -> (Tensor<D>, Option<AdamWState<D>>) {
+        let (exp_avg, exp_avg_sq, steps) = match state {
+            Some(s) => (
+                s.exp_avg.mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1),
+                s.exp_avg_sq.mul_scalar(self.beta2) + grad.square().mul_scalar(1.0 - self.beta2),
+                s.steps + 1,
             ),
             None => (
-                g.clone().mul_scalar(1.0 - o.beta1),
-                g.square().mul_scalar(1.0 - o.beta2),
+                grad.clone().mul_scalar(1.0 - self.beta1),
+                grad.square().mul_scalar(1.0 - self.beta2),
+                1,
             ),
         };
-        let t = o.steps as i32;
-        let bias1 = 1.0 - o.beta1.powi(t);
-        let bias2 = 1.0 - o.beta2.powi(t);
-        let decay = if D > 1 { o.weight_decay } else { 0.0 };
-        let mut updated = flat;
+        let bias1 = 1.0 - self.beta1.powi(steps as i32);
+        let bias2 = 1.0 - self.beta2.powi(steps as i32);
+        let decay = if D > 1 { self.weight_decay } else { 0.0 };
+        let mut updated = tensor;
         if decay > 0.0 {
-            updated = updated.mul_scalar(1.0 - self.lr * decay);
+            updated = updated.mul_scalar(1.0 - lr * decay);
         }
         // torch: p -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps)
-        let denom = sq
+        let denom = exp_avg_sq
             .clone()
             .sqrt()
             .div_scalar(bias2.sqrt())
-            .add_scalar(o.epsilon);
-        updated = updated - avg.clone().div(denom).mul_scalar(self.lr / bias1);
-        o.moments[index] = Some((avg, sq));
-        let mut tensor = Tensor::from_inner(updated.reshape(shape));
-        if require_grad {
-            tensor = tensor.require_grad();
+            .add_scalar(self.epsilon);
+        updated = updated - exp_avg.clone().div(denom).mul_scalar(lr / bias1);
+        let state = AdamWState {
+            exp_avg,
+            exp_avg_sq,
+            steps,
+        };
+        (updated, Some(state))
+    }
+
+    fn to_device<const D: usize>(state: AdamWState<D>, device: &Device) -> AdamWState<D> {
+        AdamWState {
+            exp_avg: state.exp_avg.to_device(device),
+            exp_avg_sq: state.exp_avg_sq.to_device(device),
+            steps: state.steps,
         }
-        Param::from_mapped_value(id, tensor, mapper)
     }
 }
 
-/// Adds `more` to `sum`, gradient by gradient (for accumulation over forward passes).
-pub fn accumulate<M: Module>(
-    module: &M,
-    sum: Option<GradientsParams>,
-    more: GradientsParams,
-) -> GradientsParams {
-    let Some(mut sum) = sum else {
-        return more;
-    };
-    struct Add<'a> {
-        sum: &'a mut GradientsParams,
-        more: GradientsParams,
+/// [`LrSchedule`] as burn's [`LrScheduler`]: each `step` gives the rate of the next optimizer
+/// step; its record is the number of steps taken.
+#[derive(Debug, Clone)]
+pub struct HfScheduler {
+    /// The schedule.
+    pub schedule: LrSchedule,
+    /// Optimizer steps taken.
+    pub taken: usize,
+}
+
+impl LrScheduler for HfScheduler {
+    fn step(&mut self) -> LearningRate {
+        let rate = self.schedule.rate(self.taken);
+        self.taken += 1;
+        rate
     }
-    impl ModuleVisitor for Add<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.more.remove::<D>(param.id) {
-                let total = match self.sum.remove::<D>(param.id) {
-                    Some(s) => s + g,
-                    None => g,
-                };
-                self.sum.register::<D>(param.id, total);
-            }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new().with_scalar("taken", self.taken as u64)
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        if let Some(taken) = record.scalar::<u64>("taken") {
+            self.taken = taken as usize;
         }
     }
-    module.visit(&mut Add {
-        sum: &mut sum,
-        more,
-    });
-    sum
 }
 
 /// Scales every gradient so that their global L2 norm is at most `max_norm` (torch's

@@ -623,3 +623,101 @@ fn a_terminal_gets_the_terminal_ui() {
         "no checkpoint at step {step}"
     );
 }
+
+/// A tiny run without dropout (so that batches split across devices give the same gradients).
+fn no_dropout_config(d: &Path, out: &str, training: &str) -> PathBuf {
+    let path = tiny_run_config(d, out, training);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "max_position_embeddings = 128\n",
+            "max_position_embeddings = 128\nhidden_dropout_prob = 0.0\n\
+             attention_probs_dropout_prob = 0.0\n",
+        )
+        .replace("epochs = 2\n", "max_steps = 6\n")
+        .replace("batch_size = 8\n", "")
+        .replace("gradient_accumulation_steps = 2\n", "");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Largest relative difference ||a - b|| / ||b|| over the tensors of two model directories.
+/// Attention key biases are left out: their gradient is zero in exact arithmetic (softmax does
+/// not change when a query's scores all shift by the same amount), so AdamW turns float noise
+/// into full-size steps there, different for any change in the order of float operations.
+fn weight_distance(a: &Path, b: &Path) -> f64 {
+    let a = bert_model::Checkpoint::open_dir(a).unwrap();
+    let b = bert_model::Checkpoint::open_dir(b).unwrap();
+    assert_eq!(
+        a.tensors.keys().collect::<Vec<_>>(),
+        b.tensors.keys().collect::<Vec<_>>()
+    );
+    let mut worst = 0.0f64;
+    for (name, ta) in a.tensors.iter().filter(|(n, _)| !n.ends_with("key.bias")) {
+        let (x, y) = (
+            ta.to_f32(name).unwrap(),
+            b.tensors[name].to_f32(name).unwrap(),
+        );
+        let diff: f64 = x
+            .iter()
+            .zip(&y)
+            .map(|(p, q)| ((p - q) as f64).powi(2))
+            .sum();
+        let norm: f64 = y.iter().map(|q| (*q as f64).powi(2)).sum();
+        worst = worst.max((diff / norm.max(1e-30)).sqrt());
+    }
+    worst
+}
+
+/// Two devices at batch 8 train to the parameters of one device at batch 16 (dropout off), and
+/// a two-device run resumes from its step checkpoint to the same end.
+#[test]
+fn two_devices_at_batch_8_equal_one_at_batch_16_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let one = no_dropout_config(d, "one", "batch_size = 16\n");
+    let two = no_dropout_config(d, "two", "batch_size = 8\ndevices = [\"cpu\", \"cpu\"]\n");
+    ok(bert_train(
+        d,
+        &["fine-tune", "--config", one.to_str().unwrap()],
+    ));
+    let t = ok(bert_train(
+        d,
+        &["fine-tune", "--config", two.to_str().unwrap()],
+    ));
+    assert!(t.contains("devices cpu, cpu"), "{t}");
+    let distance = weight_distance(&d.join("two/model"), &d.join("one/model"));
+    assert!(
+        distance < 1e-4,
+        "parameters differ by {distance:e} (relative)"
+    );
+    let one_eval = read_json(&d.join("one/eval_results.json"));
+    let two_eval = read_json(&d.join("two/eval_results.json"));
+    let (l1, l2) = (
+        one_eval["loss"].as_f64().unwrap(),
+        two_eval["loss"].as_f64().unwrap(),
+    );
+    assert!((l1 - l2).abs() < 1e-4 * l1.abs().max(1.0), "{l1} vs {l2}");
+
+    // Resume the two-device run from its step-3 checkpoint in another directory.
+    let cut = d.join("cut/checkpoints/step-3");
+    std::fs::create_dir_all(&cut).unwrap();
+    for entry in std::fs::read_dir(d.join("two/checkpoints/step-3")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), cut.join(entry.file_name())).unwrap();
+    }
+    let cut_config = std::fs::read_to_string(&two)
+        .unwrap()
+        .replace("output_dir = \"two\"", "output_dir = \"cut\"");
+    std::fs::write(d.join("cut.toml"), cut_config).unwrap();
+    let t = ok(bert_train(
+        d,
+        &["fine-tune", "--config", "cut.toml", "--resume"],
+    ));
+    assert!(t.contains("resumed from step 3"), "{t}");
+    assert_eq!(read_json(&d.join("cut/eval_results.json")), two_eval);
+    assert_eq!(
+        std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap(),
+        std::fs::read_to_string(d.join("two/metrics.csv")).unwrap()
+    );
+}

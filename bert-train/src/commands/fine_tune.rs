@@ -7,7 +7,7 @@ use bert_model::{parse_device, BertConfig, Checkpoint, HfModel};
 use bert_train::config::FineTuneConfig;
 use bert_train::export::write_tokenizer;
 use bert_train::tasks::{self, Task, TaskFn};
-use bert_train::trainer::{evaluate_dir, fine_tune, load_tokenizer};
+use bert_train::trainer::{done_line, evaluate_dir, fine_tune_with, load_tokenizer, result_lines};
 use clap::Args;
 
 /// Arguments of `bert-train fine-tune`.
@@ -27,7 +27,17 @@ pub struct FineTuneArgs {
 /// Runs `bert-train fine-tune`.
 pub fn run(args: &FineTuneArgs) -> Result<()> {
     let config = FineTuneConfig::load(&args.config, &args.overrides)?;
-    fine_tune(&config, args.resume)?;
+    let (session, held) = super::console::session(config.training.progress);
+    let result = fine_tune_with(&config, args.resume, session);
+    // The terminal UI has closed: what it held back goes to the screen now.
+    for line in held.lock().expect("held lines").drain(..) {
+        println!("{line}");
+    }
+    let summary = result?;
+    for line in result_lines(&summary) {
+        println!("{line}");
+    }
+    println!("{}", done_line(&summary));
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The subcommands of `bert-train`.
 
 pub mod bench;
+pub mod console;
 pub mod fine_tune;
 pub mod io;
 pub mod predict;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use bert_data::batch::{LabelSet, Row};
 use bert_data::readers::{BadRow, Format};
 use bert_data::BertTokenizer;
+use bert_model::burn::module::ModuleDisplay;
 use bert_model::burn::prelude::{Device, Tensor};
 use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, HfModel};
@@ -20,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::TrainError;
 
 /// One fine-tuning task: data, head, loss and metrics.
-pub trait Task: Clone + Send + Sync + 'static {
+pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The name used in configs (`task = "..."`).
     const NAME: &'static str;
     /// Top-level config keys of this task (beside `task`, `model`, `output_dir`).
@@ -30,7 +31,7 @@ pub trait Task: Clone + Send + Sync + 'static {
     /// The file formats it reads.
     const FORMATS: &'static [Format];
     /// The head, as transformers names it.
-    type Model: HfModel;
+    type Model: HfModel + ModuleDisplay;
     /// The unit of batching: a row, the rows of all choices of an example, a window.
     type Feature: Clone + Send + Sync + 'static;
     /// A batch gathered on a loader thread.
@@ -307,19 +308,31 @@ pub fn evaluate<T: Task>(
 ) -> Metrics {
     let mut loss_sum = 0.0;
     let mut outputs = Vec::with_capacity(features.len());
-    let indices: Vec<usize> = (0..features.len()).collect();
-    for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
-        // Evaluation draws from a fixed stream: the same numbers every time.
-        let mut rng = batch_rng(EVALUATION_SEED, b, 0);
-        let host = task.gather(features, chunk, &mut rng);
+    let batches = features.len().div_ceil(batch_size.max(1));
+    for b in 0..batches {
+        let (host, rows) = evaluation_batch(task, features, b, batch_size);
         let batch = task.to_device(&host, pad_id, device);
         let (loss, batch_outputs) = task.predict(model, &batch);
-        loss_sum += loss * chunk.len() as f64;
+        loss_sum += loss * rows as f64;
         outputs.extend(batch_outputs);
     }
     let mut metrics = task.metrics(features, outputs, labels);
     metrics.insert("loss".into(), loss_sum / features.len().max(1) as f64);
     metrics
+}
+
+/// The `b`-th evaluation batch of `features` (file order) and its row count. Evaluation draws
+/// from a fixed stream: the same numbers every time.
+pub fn evaluation_batch<T: Task>(
+    task: &T,
+    features: &[T::Feature],
+    b: usize,
+    batch_size: usize,
+) -> (T::HostBatch, usize) {
+    let size = batch_size.max(1);
+    let indices: Vec<usize> = (b * size..((b + 1) * size).min(features.len())).collect();
+    let mut rng = batch_rng(EVALUATION_SEED, b, 0);
+    (task.gather(features, &indices, &mut rng), indices.len())
 }
 
 /// The seed of everything random in evaluation batches.

@@ -1,0 +1,349 @@
+//! burn `DataLoader`s over a task's features.
+//!
+//! [`StepLoader`] yields the micro-batches of one epoch in optimizer-step order. The order of an
+//! epoch is a pure function of the seed and the epoch ([`BatchPlan`]), a loader can start in the
+//! middle of an epoch (resume), and each host batch is gathered with a generator seeded from
+//! (seed, step, micro-batch), on `loader_workers` threads ahead of the model. [`EvalLoader`]
+//! yields a split's evaluation batches in file order, gathered from a fixed stream.
+
+use std::sync::{mpsc, Arc, Mutex};
+
+use bert_data::batch::BatchPlan;
+use bert_model::burn::prelude::Device;
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+
+use super::learned::{EvalBatch, MicroBatch};
+use crate::tasks::{batch_rng, evaluation_batch, Task};
+
+/// Where the next [`DataLoader::iter`] of a [`StepLoader`] starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Position {
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// Optimizer steps of that epoch already done.
+    pub step_in_epoch: usize,
+    /// Optimizer steps of the run already done.
+    pub step: usize,
+}
+
+/// The training batches of a run, by epoch and optimizer step.
+pub struct StepLoader<T: Task> {
+    task: Arc<T>,
+    features: Arc<Vec<T::Feature>>,
+    lengths: Vec<usize>,
+    plan: BatchPlan,
+    accumulation: usize,
+    seed: u64,
+    workers: usize,
+    next: Mutex<Position>,
+}
+
+impl<T: Task> StepLoader<T> {
+    /// A loader over `features` with the run's plan, accumulation, seed and worker threads.
+    pub fn new(
+        task: Arc<T>,
+        features: Arc<Vec<T::Feature>>,
+        plan: BatchPlan,
+        accumulation: usize,
+        seed: u64,
+        workers: usize,
+    ) -> Self {
+        let lengths = features.iter().map(T::length).collect();
+        StepLoader {
+            task,
+            features,
+            lengths,
+            plan,
+            accumulation: accumulation.max(1),
+            seed,
+            workers,
+            next: Mutex::new(Position::default()),
+        }
+    }
+
+    /// Optimizer steps in one epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.features
+            .len()
+            .div_ceil(self.plan.batch_size.max(1))
+            .div_ceil(self.accumulation)
+    }
+
+    /// Makes the next `iter()` start at `position`.
+    pub fn start_at(&self, position: Position) {
+        *self.next.lock().expect("loader position") = position;
+    }
+
+    /// The row indices of each forward pass of each remaining step of the epoch at `position`.
+    fn remaining_steps(&self, position: Position) -> Vec<Vec<Vec<usize>>> {
+        let batches = self.plan.batches(&self.lengths, position.epoch as u64);
+        batches
+            .chunks(self.accumulation)
+            .skip(position.step_in_epoch)
+            .map(|group| group.to_vec())
+            .collect()
+    }
+}
+
+/// What the loader threads share.
+struct Job<T: Task> {
+    task: Arc<T>,
+    features: Arc<Vec<T::Feature>>,
+    steps: Vec<Vec<Vec<usize>>>,
+    first_step: usize,
+    seed: u64,
+}
+
+impl<T: Task> Job<T> {
+    /// The micro-batches of the `k`-th remaining step.
+    fn gather(&self, k: usize) -> Vec<MicroBatch<T::HostBatch>> {
+        let step = self.first_step + k;
+        let parts = self.steps[k].len();
+        self.steps[k]
+            .iter()
+            .enumerate()
+            .map(|(micro, rows)| {
+                let mut rng = batch_rng(self.seed, step, micro);
+                MicroBatch {
+                    host: self.task.gather(&self.features, rows, &mut rng),
+                    step,
+                    micro,
+                    parts,
+                    rows: rows.len(),
+                    dropout_seed: dropout_seed(self.seed, step, micro),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Seed of dropout for one forward pass.
+pub fn dropout_seed(seed: u64, step: usize, micro: usize) -> u64 {
+    let mut rng = bert_model::rng::SplitMix64(
+        seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((micro as u64) << 48),
+    );
+    rng.next_u64()
+}
+
+/// The micro-batches of an epoch's remaining steps, gathered inline (no workers) or by worker
+/// threads (worker `w` takes steps `w`, `w + workers`, ...), handed out in order.
+pub struct StepIter<T: Task> {
+    job: Arc<Job<T>>,
+    receivers: Vec<mpsc::Receiver<Vec<MicroBatch<T::HostBatch>>>>,
+    next_step: usize,
+    pending: std::vec::IntoIter<MicroBatch<T::HostBatch>>,
+    done_before: usize,
+    total: usize,
+}
+
+impl<T: Task> StepIter<T> {
+    fn spawn(job: Arc<Job<T>>, workers: usize, done_before: usize, total: usize) -> Self {
+        let receivers = (0..workers)
+            .map(|w| {
+                let (sender, receiver) = mpsc::sync_channel(2);
+                let job = Arc::clone(&job);
+                std::thread::spawn(move || {
+                    for k in (w..job.steps.len()).step_by(workers) {
+                        // The receiver is gone when training stops early.
+                        if sender.send(job.gather(k)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        StepIter {
+            job,
+            receivers,
+            next_step: 0,
+            pending: Vec::new().into_iter(),
+            done_before,
+            total,
+        }
+    }
+
+    fn next_step(&mut self) -> Option<Result<Vec<MicroBatch<T::HostBatch>>, DatasetError>> {
+        if self.next_step >= self.job.steps.len() {
+            return None;
+        }
+        let k = self.next_step;
+        self.next_step += 1;
+        if self.receivers.is_empty() {
+            return Some(Ok(self.job.gather(k)));
+        }
+        let receiver = &self.receivers[k % self.receivers.len()];
+        Some(receiver.recv().map_err(|_| {
+            DatasetError::new(std::io::Error::other(
+                "a batch loader thread stopped (panicked)",
+            ))
+        }))
+    }
+}
+
+impl<T: Task> Iterator for StepIter<T> {
+    type Item = Result<MicroBatch<T::HostBatch>, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(item) = self.pending.next() {
+            return Some(Ok(item));
+        }
+        match self.next_step()? {
+            Ok(step) => {
+                self.pending = step.into_iter();
+                self.pending.next().map(Ok)
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<T: Task> DataLoaderIterator<MicroBatch<T::HostBatch>> for StepIter<T> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done_before + self.next_step, self.total, None)
+    }
+}
+
+impl<T: Task> DataLoader<MicroBatch<T::HostBatch>> for StepLoader<T> {
+    /// The rest of the epoch at the position set by [`StepLoader::start_at`]; the position then
+    /// moves to the start of the next epoch.
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MicroBatch<T::HostBatch>> + 'a> {
+        let position = {
+            let mut next = self.next.lock().expect("loader position");
+            let now = *next;
+            let left = self.steps_per_epoch().saturating_sub(now.step_in_epoch);
+            *next = Position {
+                epoch: now.epoch + 1,
+                step_in_epoch: 0,
+                step: now.step + left,
+            };
+            now
+        };
+        let job = Arc::new(Job {
+            task: Arc::clone(&self.task),
+            features: Arc::clone(&self.features),
+            steps: self.remaining_steps(position),
+            first_step: position.step,
+            seed: self.seed,
+        });
+        let total = self.steps_per_epoch();
+        Box::new(StepIter::spawn(
+            job,
+            self.workers,
+            position.step_in_epoch,
+            total,
+        ))
+    }
+
+    fn num_items(&self) -> usize {
+        self.features.len()
+    }
+
+    fn to_device(&self, _device: &Device) -> Arc<dyn DataLoader<MicroBatch<T::HostBatch>>> {
+        // Host batches go to the device in the train step.
+        Arc::new(self.slice(0, self.features.len()))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<MicroBatch<T::HostBatch>>> {
+        Arc::new(StepLoader::slice(self, start, end))
+    }
+}
+
+impl<T: Task> StepLoader<T> {
+    /// A loader over features `start..end`, with the same settings.
+    fn slice(&self, start: usize, end: usize) -> StepLoader<T> {
+        let end = end.min(self.features.len());
+        let features = self.features[start.min(end)..end].to_vec();
+        StepLoader::new(
+            Arc::clone(&self.task),
+            Arc::new(features),
+            self.plan,
+            self.accumulation,
+            self.seed,
+            self.workers,
+        )
+    }
+}
+
+/// The evaluation batches of one split, in file order.
+pub struct EvalLoader<T: Task> {
+    task: Arc<T>,
+    features: Arc<Vec<T::Feature>>,
+    batch_size: usize,
+}
+
+impl<T: Task> EvalLoader<T> {
+    /// Batches of `batch_size` features.
+    pub fn new(task: Arc<T>, features: Arc<Vec<T::Feature>>, batch_size: usize) -> Self {
+        EvalLoader {
+            task,
+            features,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// The features.
+    pub fn features(&self) -> &[T::Feature] {
+        &self.features
+    }
+}
+
+/// The batches of an [`EvalLoader`].
+pub struct EvalIter<'a, T: Task> {
+    loader: &'a EvalLoader<T>,
+    next: usize,
+}
+
+impl<T: Task> Iterator for EvalIter<'_, T> {
+    type Item = Result<EvalBatch<T::HostBatch>, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let loader = self.loader;
+        let start = self.next * loader.batch_size;
+        if start >= loader.features.len() {
+            return None;
+        }
+        let (host, rows) = evaluation_batch(
+            &*loader.task,
+            &loader.features,
+            self.next,
+            loader.batch_size,
+        );
+        self.next += 1;
+        Some(Ok(EvalBatch { host, rows }))
+    }
+}
+
+impl<T: Task> DataLoaderIterator<EvalBatch<T::HostBatch>> for EvalIter<'_, T> {
+    fn progress(&self) -> Progress {
+        let done = (self.next * self.loader.batch_size).min(self.loader.features.len());
+        Progress::new(done, self.loader.features.len(), None)
+    }
+}
+
+impl<T: Task> DataLoader<EvalBatch<T::HostBatch>> for EvalLoader<T> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<EvalBatch<T::HostBatch>> + 'a> {
+        Box::new(EvalIter {
+            loader: self,
+            next: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.features.len()
+    }
+
+    fn to_device(&self, _device: &Device) -> Arc<dyn DataLoader<EvalBatch<T::HostBatch>>> {
+        self.slice(0, self.features.len())
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<EvalBatch<T::HostBatch>>> {
+        let end = end.min(self.features.len());
+        Arc::new(EvalLoader::new(
+            Arc::clone(&self.task),
+            Arc::new(self.features[start.min(end)..end].to_vec()),
+            self.batch_size,
+        ))
+    }
+}

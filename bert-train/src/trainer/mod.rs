@@ -1,0 +1,765 @@
+//! Fine-tuning through burn-train's `Learner`: `SupervisedTraining` runs our step-based
+//! strategy ([`strategy`]) over a task's head wrapped as a learner model ([`learned`]), with
+//! burn's `ModuleOptimizer` (our AdamW rule), an `LrScheduler` with HF's warmup, `DataLoader`s
+//! over the task's features ([`loader`]), burn's checkpointers committed as one set
+//! ([`checkpoint`]), burn's event processor and renderer, and its interrupter.
+//!
+//! Exact resume rests on three things: the batch order of an epoch is a pure function of the
+//! seed and the epoch; dropout's generator is reseeded before every forward pass from the seed,
+//! the optimizer step and the micro-batch; and a checkpoint holds the weights, the AdamW moments,
+//! the schedule and every counter of the loop ([`TrainerState`]).
+
+pub mod checkpoint;
+pub mod events;
+pub mod learned;
+pub mod loader;
+pub mod state;
+pub mod strategy;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bert_data::batch::{BatchPlan, LabelSet};
+use bert_data::{BertTokenizer, TokenizerOptions, TokenizerOverrides};
+use bert_model::burn::module::Module;
+use bert_model::burn::prelude::Device;
+use bert_model::{
+    parse_device, resolve_model_dir, save_pretrained, write_text_atomically, BertConfig,
+    Checkpoint, HfModel, ParamSource,
+};
+use burn::optim::ModuleOptimizer;
+use burn_train::logger::InMemoryMetricLogger;
+use burn_train::metric::LearningRateMetric;
+use burn_train::renderer::MetricsRenderer;
+use burn_train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy, ValidLoader};
+
+use crate::config::{FineTuneConfig, ModelSource};
+use crate::export::write_tokenizer;
+use crate::metrics::Metrics;
+use crate::optim::{AdamW, HfScheduler, LrSchedule};
+use crate::plot;
+use crate::tasks::{self, evaluate, labels_of, LoadContext, Split, Task, TaskData, TaskFn};
+use crate::TrainError;
+use checkpoint::{
+    newest_checkpoint, read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile,
+};
+use events::{format_duration, format_metrics, Reporter, RunEvent, Score, Session};
+use learned::{stable_param_ids, Hooks, Learned};
+use loader::{EvalLoader, StepLoader};
+use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
+pub use state::{LogRow, RunSummary, TrainerState};
+use strategy::{Ending, RunContext, StepStrategy};
+
+/// Runs `bert-train fine-tune` without showing anything: trains, evaluates, checkpoints and
+/// writes the final model.
+pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, TrainError> {
+    fine_tune_with(config, resume, Session::quiet())
+}
+
+/// [`fine_tune`], reporting to `session` (a renderer, a reporter, an interrupter).
+pub fn fine_tune_with(
+    config: &FineTuneConfig,
+    resume: bool,
+    session: Session,
+) -> Result<RunSummary, TrainError> {
+    struct FineTune<'a> {
+        config: &'a FineTuneConfig,
+        resume: bool,
+        session: Session,
+    }
+    impl TaskFn for FineTune<'_> {
+        type Output = Result<RunSummary, TrainError>;
+        fn call<T: Task>(self) -> Self::Output {
+            let task = tasks::configure::<T>(self.config)?;
+            fine_tune_task(&task, self.config, self.resume, self.session)
+        }
+    }
+    let f = FineTune {
+        config,
+        resume,
+        session,
+    };
+    tasks::by_name(&config.task, f)
+        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+}
+
+/// A run being set up: what every step of the setup shares.
+struct Setup<'a> {
+    config: &'a FineTuneConfig,
+    reporter: Arc<Mutex<Box<dyn Reporter>>>,
+}
+
+impl Setup<'_> {
+    fn note(&self, text: String) {
+        if let Ok(mut r) = self.reporter.lock() {
+            r.report(RunEvent::Note(text));
+        }
+    }
+}
+
+/// [`fine_tune`] for one task.
+pub fn fine_tune_task<T: Task>(
+    task: &T,
+    config: &FineTuneConfig,
+    resume: bool,
+    session: Session,
+) -> Result<RunSummary, TrainError> {
+    let Session {
+        renderer,
+        reporter,
+        interrupter,
+    } = session;
+    let setup = Setup {
+        config,
+        reporter: Arc::new(Mutex::new(reporter)),
+    };
+    let out = config.output_dir.clone();
+    std::fs::create_dir_all(&out).map_err(TrainError::io(&out))?;
+    let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
+    files.clean_scratch();
+    let resumed = setup.resume_point(resume)?;
+    write_text_atomically(&out.join("config.toml"), &config.text)?;
+    let devices = config
+        .training
+        .devices
+        .iter()
+        .map(|d| parse_device(d).map(|d| d.autodiff()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
+    let known = resumed.as_ref().and_then(|_| labels_of(&base));
+    let data = setup.load_data(task, &tokenizer, known)?;
+    // The first device holds the weights and the optimizer.
+    let main = devices.first().cloned().unwrap_or_default();
+    let labels = data.labels.as_ref();
+    let loaded = build_model(
+        task,
+        config,
+        weights.as_deref(),
+        tokenizer,
+        base,
+        labels,
+        &main,
+    )?;
+    if let Some(note) = &loaded.note {
+        setup.note(note.clone());
+    }
+    let plan = Plan::new(config, data.train.features.len());
+    let state = setup.initial_state(resumed.as_ref(), plan.total_steps)?;
+    let hooks = Hooks {
+        task: Arc::new(task.clone()),
+        pad: loaded.tokenizer.special_ids().pad,
+        max_grad_norm: config.training.max_grad_norm as f32,
+    };
+    let learned = Learned {
+        model: loaded.model.clone(),
+        hooks,
+    };
+    let learner = make_learner(learned.clone(), config, &plan, &state, resumed.as_ref())?;
+    setup.note(format!(
+        "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {}",
+        config.summary(&task.describe()),
+        data.train.features.len(),
+        plan.total_steps,
+        plan.steps_per_epoch,
+        plan.schedule.warmup
+    ));
+    let context = Arc::new(RunContext {
+        config: config.clone(),
+        task: Arc::clone(&learned.hooks.task),
+        loader: Arc::new(train_loader(
+            &learned.hooks.task,
+            config,
+            &plan,
+            &data.train,
+            devices.len(),
+        )),
+        validation: data.validation.as_ref().map(|split| {
+            let features = Arc::new(split.features.clone());
+            let batch = config.training.eval_batch_size;
+            Arc::new(EvalLoader::new(
+                Arc::clone(&learned.hooks.task),
+                features,
+                batch,
+            ))
+        }),
+        labels: data.labels.clone(),
+        files: Arc::clone(&files),
+        reporter: Arc::clone(&setup.reporter),
+        total_steps: plan.total_steps,
+        devices,
+    });
+    let (mut state, model) = launch(
+        &context,
+        learner,
+        &loaded,
+        plan.epochs,
+        renderer,
+        interrupter,
+        state,
+    )?;
+    finish(
+        &context,
+        &loaded,
+        &data,
+        &mut state,
+        &model,
+        resumed.map(|r| r.0),
+    )
+}
+
+/// Runs the training through burn-train's `SupervisedTraining` with our strategy and
+/// checkpointers; the state and the weights at the end.
+fn launch<T: Task>(
+    context: &Arc<RunContext<T>>,
+    learner: Learner<Learned<T>>,
+    loaded: &Loaded<T::Model>,
+    epochs: usize,
+    renderer: Box<dyn MetricsRenderer>,
+    interrupter: Interrupter,
+    state: TrainerState,
+) -> Result<(TrainerState, T::Model), TrainError> {
+    let config = &context.config;
+    let files = &context.files;
+    let model_files = ModelFiles::new(
+        Arc::clone(files),
+        learner.model().valid(),
+        loaded.config.clone(),
+        loaded.tokenizer.clone(),
+        config.data.max_seq_length,
+    );
+    let validation: ValidLoader<Learned<T>> = match &context.validation {
+        Some(loader) => loader.clone(),
+        None => Arc::new(EvalLoader::new(
+            Arc::clone(&context.task),
+            Arc::default(),
+            1,
+        )),
+    };
+    let strategy = Arc::new(StepStrategy::new(Arc::clone(context), state));
+    let training = SupervisedTraining::new(&config.output_dir, context.loader.clone(), validation)
+        .with_training_strategy(TrainingStrategy::Custom(strategy.clone()))
+        .with_custom_checkpointers(
+            model_files,
+            RecordFile::optimizer(Arc::clone(files)),
+            RecordFile::scheduler(Arc::clone(files)),
+        )
+        .with_checkpointing_strategy(OnRequest)
+        .with_application_logger(None)
+        .with_metric_logger(InMemoryMetricLogger::new())
+        .with_interrupter(interrupter)
+        .renderer(renderer)
+        .num_epochs(epochs)
+        .metric_train_numeric(Score::new("loss", false))
+        .metric_train_numeric(LearningRateMetric::new());
+    let result = register_validation_metrics(training, &*context.task).launch(learner);
+    let (state, outcome) = strategy.take();
+    if let Some(error) = result.error {
+        return Err(TrainError::Run(format!("training stopped: {error}")));
+    }
+    if outcome? == Ending::Interrupted {
+        return Err(TrainError::Run(format!(
+            "stopped at step {} on request; the checkpoint is in {}, and `--resume` continues \
+             the run",
+            state.step,
+            files.root().display()
+        )));
+    }
+    Ok((state, result.model.model))
+}
+
+/// The training loader: one optimizer step takes `accumulation` passes on each device.
+fn train_loader<T: Task>(
+    task: &Arc<T>,
+    config: &FineTuneConfig,
+    plan: &Plan,
+    train: &Split<T::Feature>,
+    devices: usize,
+) -> StepLoader<T> {
+    let t = &config.training;
+    StepLoader::new(
+        Arc::clone(task),
+        Arc::new(train.features.clone()),
+        plan.batch_plan,
+        t.gradient_accumulation_steps * devices.max(1),
+        t.seed,
+        t.loader_workers,
+    )
+}
+
+/// Registers each metric of the task (and the loss) with burn-train's validation metrics.
+fn register_validation_metrics<T: Task>(
+    mut training: SupervisedTraining<Learned<T>>,
+    task: &T,
+) -> SupervisedTraining<Learned<T>> {
+    training = training.metric_valid_numeric(Score::new("loss", false));
+    for name in task.metric_names() {
+        training = training.metric_valid_numeric(Score::new(name, greater_is_better(name)));
+    }
+    training
+}
+
+/// Steps, schedule and batch plan of a run.
+struct Plan {
+    batch_plan: BatchPlan,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    epochs: usize,
+    schedule: LrSchedule,
+}
+
+impl Plan {
+    fn new(config: &FineTuneConfig, train_rows: usize) -> Self {
+        let t = &config.training;
+        let batches_per_epoch = train_rows.div_ceil(t.batch_size);
+        // One optimizer step takes `accumulation` forward passes on each device.
+        let passes = t.gradient_accumulation_steps * t.devices.len().max(1);
+        let steps_per_epoch = batches_per_epoch.div_ceil(passes);
+        let total_steps = t.max_steps.unwrap_or(steps_per_epoch * t.epochs);
+        let warmup = t
+            .warmup_steps
+            .unwrap_or((t.warmup_ratio * total_steps as f64).ceil() as usize);
+        Plan {
+            batch_plan: BatchPlan {
+                batch_size: t.batch_size,
+                shuffle_seed: Some(t.seed),
+                group_by_length: t.group_by_length,
+            },
+            steps_per_epoch,
+            total_steps,
+            epochs: total_steps.div_ceil(steps_per_epoch.max(1)),
+            schedule: LrSchedule {
+                peak: t.learning_rate,
+                warmup,
+                total: total_steps,
+                kind: t.lr_scheduler,
+            },
+        }
+    }
+}
+
+/// burn's `Learner` over the model, with AdamW and the schedule, restored from a checkpoint.
+fn make_learner<T: Task>(
+    learned: Learned<T>,
+    config: &FineTuneConfig,
+    plan: &Plan,
+    state: &TrainerState,
+    resumed: Option<&(usize, PathBuf)>,
+) -> Result<Learner<Learned<T>>, TrainError> {
+    let t = &config.training;
+    let optim = ModuleOptimizer::from(AdamW {
+        beta1: t.adam_beta1,
+        beta2: t.adam_beta2,
+        epsilon: t.adam_epsilon,
+        weight_decay: t.weight_decay,
+    });
+    let scheduler = HfScheduler {
+        schedule: plan.schedule,
+        taken: state.step,
+    };
+    let mut learner = Learner::new(learned, optim, scheduler);
+    if let Some((_, dir)) = resumed {
+        let (optimizer, schedule) = read_records(dir)?;
+        learner.load_optim(optimizer);
+        learner.load_scheduler(schedule);
+    }
+    Ok(learner)
+}
+
+impl Setup<'_> {
+    /// The checkpoint to resume from, if any; an error when the output directory holds
+    /// checkpoints and `--resume` was not given.
+    fn resume_point(&self, resume: bool) -> Result<Option<(usize, PathBuf)>, TrainError> {
+        let out = &self.config.output_dir;
+        match (newest_checkpoint(out), resume) {
+            (Some(found), true) => {
+                self.note(format!("resumed from step {}", found.0));
+                Ok(Some(found))
+            }
+            (Some((step, _)), false) => Err(TrainError::Run(format!(
+                "{} already holds checkpoints (newest: step {step}); pass --resume to continue \
+                 the run, or choose another output_dir",
+                out.display()
+            ))),
+            (None, true) => {
+                self.note(format!(
+                    "no checkpoint in {}; starting from step 0",
+                    out.join("checkpoints").display()
+                ));
+                Ok(None)
+            }
+            (None, false) => Ok(None),
+        }
+    }
+
+    /// Reads and encodes the task's data, noting skipped rows and the labels.
+    fn load_data<T: Task>(
+        &self,
+        task: &T,
+        tokenizer: &BertTokenizer,
+        known: Option<LabelSet>,
+    ) -> Result<TaskData<T::Feature>, TrainError> {
+        let data = task.load(&LoadContext {
+            config: self.config,
+            tokenizer,
+            known,
+            with_train: true,
+        })?;
+        let splits = std::iter::once(&data.train)
+            .chain(data.validation.iter())
+            .chain(data.test.iter());
+        for split in splits {
+            if let Some(note) = skipped_note(split) {
+                self.note(note);
+            }
+        }
+        if let Some(labels) = &data.labels {
+            self.note(format!(
+                "labels ({}): {}",
+                labels.len(),
+                labels.names().join(", ")
+            ));
+        }
+        Ok(data)
+    }
+
+    /// A fresh state, or the checkpoint's (which must come from the same seed and length).
+    fn initial_state(
+        &self,
+        resumed: Option<&(usize, PathBuf)>,
+        total_steps: usize,
+    ) -> Result<TrainerState, TrainError> {
+        let t = &self.config.training;
+        let Some((_, dir)) = resumed else {
+            return Ok(TrainerState::new(t.seed, total_steps));
+        };
+        let state = read_state(dir)?;
+        if state.seed != t.seed || state.total_steps != total_steps {
+            return Err(TrainError::Run(format!(
+                "{}: the checkpoint was made with seed {} and {} total steps, the config now \
+                 gives seed {} and {} steps; resume with the run's own config ({})",
+                dir.display(),
+                state.seed,
+                state.total_steps,
+                t.seed,
+                total_steps,
+                self.config.output_dir.join("config.toml").display()
+            )));
+        }
+        Ok(state)
+    }
+}
+
+/// `split: skipped N bad rows in FILE (first: line L: ...)`, when rows were skipped.
+fn skipped_note<F>(split: &Split<F>) -> Option<String> {
+    let first = split.skipped.first()?;
+    Some(format!(
+        "{}: skipped {} bad rows in {} (first: line {}: {})",
+        split.name,
+        split.skipped.len(),
+        split.path.display(),
+        first.line,
+        first.message
+    ))
+}
+
+/// The tokenizer, base config and weights directory of a run: from the checkpoint when
+/// resuming, else from `[model]`.
+fn model_source(
+    config: &FineTuneConfig,
+    resumed: Option<&(usize, PathBuf)>,
+) -> Result<(BertTokenizer, BertConfig, Option<PathBuf>), TrainError> {
+    let config_of = |dir: &Path, overrides| {
+        BertConfig::from_file_with(dir.join("config.json"), overrides)
+            .map_err(bert_model::PretrainedError::from)
+    };
+    let empty = serde_json::Map::new();
+    match (resumed, &config.model) {
+        (Some((_, dir)), _) => Ok((
+            load_tokenizer(dir)?,
+            config_of(dir, &empty)?,
+            Some(dir.clone()),
+        )),
+        (None, ModelSource::Pretrained { name, overrides }) => {
+            let dir = resolve_model_dir(name)?;
+            Ok((
+                load_tokenizer(&dir)?,
+                config_of(&dir, overrides)?,
+                Some(dir),
+            ))
+        }
+        (None, ModelSource::Random { config, tokenizer }) => Ok((
+            load_tokenizer(Path::new(tokenizer))?,
+            (**config).clone(),
+            None,
+        )),
+    }
+}
+
+/// After the last step: the final model in the HF layout, the validation and test metrics,
+/// `metrics.png` and `train_results.json`.
+fn finish<T: Task>(
+    ctx: &RunContext<T>,
+    loaded: &Loaded<T::Model>,
+    data: &TaskData<T::Feature>,
+    state: &mut TrainerState,
+    model: &T::Model,
+    resumed_from: Option<usize>,
+) -> Result<RunSummary, TrainError> {
+    let config = &ctx.config;
+    let out = &config.output_dir;
+    let final_model = model.valid();
+    let model_dir = write_final_model(out, &final_model, loaded, config.data.max_seq_length)?;
+    let evaluate_split = |split: &Split<T::Feature>| {
+        evaluate(
+            &*ctx.task,
+            &final_model,
+            &split.features,
+            config.training.eval_batch_size,
+            loaded.tokenizer.special_ids().pad,
+            data.labels.as_ref(),
+            &parse_device(&config.training.device).unwrap_or_default(),
+        )
+    };
+    let validation = data.validation.as_ref().map(|split| {
+        state
+            .validation_now()
+            .unwrap_or_else(|| evaluate_split(split))
+    });
+    if let Some(m) = &validation {
+        write_json(&out.join("eval_results.json"), m)?;
+    }
+    let test = data.test.as_ref().map(evaluate_split);
+    if let Some(m) = &test {
+        write_json(&out.join("test_results.json"), m)?;
+        let lr = state.history.last().map_or(0.0, |r| r.learning_rate);
+        state.push_evaluation("test", state.epoch as f64, lr, m);
+        write_metrics_csv(
+            &out.join("metrics.csv"),
+            &state.history,
+            ctx.task.metric_names(),
+        )?;
+    }
+    let panels = plot_panels(&state.history, ctx.task.metric_names());
+    if let Err(e) = plot::draw(&out.join("metrics.png"), &panels) {
+        ctx.report(RunEvent::Note(format!("metrics.png not drawn: {e}")));
+    }
+    let rows_per_second = state.train_rows as f64 / state.train_seconds.max(1e-9);
+    let summary_json = serde_json::json!({
+        "step": state.step,
+        "train_seconds": state.train_seconds,
+        "eval_seconds": state.eval_seconds,
+        "train_rows": state.train_rows,
+        "train_rows_per_second": rows_per_second,
+        "resumed_from": resumed_from,
+    });
+    write_text_atomically(
+        &out.join("train_results.json"),
+        &serde_json::to_string_pretty(&summary_json).expect("JSON serialises"),
+    )?;
+    Ok(RunSummary {
+        step: state.step,
+        resumed_from,
+        validation,
+        test,
+        train_seconds: state.train_seconds,
+        train_rows: state.train_rows,
+        rows_per_second,
+        model_dir,
+    })
+}
+
+fn write_json(path: &Path, metrics: &Metrics) -> Result<(), TrainError> {
+    let json = serde_json::to_string_pretty(metrics).expect("metrics serialise");
+    Ok(write_text_atomically(path, &json)?)
+}
+
+/// Writes `model/` (weights, config, tokenizer) beside and renames it into place.
+fn write_final_model<M: HfModel>(
+    out: &Path,
+    model: &M,
+    loaded: &Loaded<M>,
+    max_seq_length: usize,
+) -> Result<PathBuf, TrainError> {
+    let model_dir = out.join("model");
+    let tmp = out.join(format!(".tmp-model-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    save_pretrained(model, &loaded.config, &tmp)?;
+    write_tokenizer(&loaded.tokenizer, &tmp, max_seq_length)?;
+    sync_dir(&tmp);
+    if model_dir.exists() {
+        std::fs::remove_dir_all(&model_dir).map_err(TrainError::io(&model_dir))?;
+    }
+    std::fs::rename(&tmp, &model_dir).map_err(TrainError::io(&model_dir))?;
+    Ok(model_dir)
+}
+
+/// A one-line summary of a finished run (`done: N steps, ...`).
+pub fn done_line(summary: &RunSummary) -> String {
+    format!(
+        "done: {} steps, {} train rows in {} ({:.1} seq/s); model in {}",
+        summary.step,
+        summary.train_rows,
+        format_duration(summary.train_seconds),
+        summary.rows_per_second,
+        summary.model_dir.display()
+    )
+}
+
+/// `validation: loss ... | accuracy ...` lines of a finished run.
+pub fn result_lines(summary: &RunSummary) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(m) = &summary.validation {
+        lines.push(format!("validation: {}", format_metrics(m)));
+    }
+    if let Some(m) = &summary.test {
+        lines.push(format!("test: {}", format_metrics(m)));
+    }
+    lines
+}
+
+/// Loads the tokenizer of a model directory, or of a `vocab.txt`.
+pub fn load_tokenizer(path: &Path) -> Result<BertTokenizer, TrainError> {
+    if path.is_dir() {
+        Ok(BertTokenizer::from_dir(
+            path,
+            &TokenizerOverrides::default(),
+        )?)
+    } else {
+        Ok(BertTokenizer::from_vocab_file(
+            path,
+            TokenizerOptions::default(),
+        )?)
+    }
+}
+
+/// A model with the tokenizer and config it came with.
+struct Loaded<M> {
+    model: M,
+    config: BertConfig,
+    tokenizer: BertTokenizer,
+    /// What was initialised rather than loaded.
+    note: Option<String>,
+}
+
+fn build_model<T: Task>(
+    task: &T,
+    run: &FineTuneConfig,
+    from_dir: Option<&Path>,
+    tokenizer: BertTokenizer,
+    base: BertConfig,
+    labels: Option<&LabelSet>,
+    device: &Device,
+) -> Result<Loaded<T::Model>, TrainError> {
+    let config = task.model_config(base, labels);
+    config
+        .validate()
+        .map_err(|e| TrainError::Run(format!("model config: {e}")))?;
+    let seed = run.training.seed;
+    let mut note = None;
+    let model = match from_dir {
+        Some(dir) => {
+            let checkpoint = Checkpoint::open_dir(dir)?;
+            let (model, report) =
+                bert_model::from_checkpoint::<T::Model>(&config, &checkpoint, device, seed)?;
+            if !report.initialized.is_empty() {
+                note = Some(format!(
+                    "new head initialised from seed {seed}: {}",
+                    report.initialized.join(", ")
+                ));
+            }
+            model
+        }
+        None => {
+            let mut source = ParamSource::random(device, config.initializer_range, seed);
+            T::Model::build(&config, &mut source)?
+        }
+    };
+    Ok(Loaded {
+        model: stable_param_ids(model),
+        config,
+        tokenizer,
+        note,
+    })
+}
+
+/// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
+/// `test`): the same numbers a run logs.
+pub fn evaluate_dir(
+    config: &FineTuneConfig,
+    model_dir: &Path,
+    split: &str,
+) -> Result<Metrics, TrainError> {
+    struct EvaluateDir<'a> {
+        config: &'a FineTuneConfig,
+        model_dir: &'a Path,
+        split: &'a str,
+    }
+    impl TaskFn for EvaluateDir<'_> {
+        type Output = Result<Metrics, TrainError>;
+        fn call<T: Task>(self) -> Self::Output {
+            let task = tasks::configure::<T>(self.config)?;
+            evaluate_dir_task(&task, self.config, self.model_dir, self.split)
+        }
+    }
+    let f = EvaluateDir {
+        config,
+        model_dir,
+        split,
+    };
+    tasks::by_name(&config.task, f)
+        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+}
+
+fn evaluate_dir_task<T: Task>(
+    task: &T,
+    config: &FineTuneConfig,
+    model_dir: &Path,
+    split: &str,
+) -> Result<Metrics, TrainError> {
+    let device = parse_device(&config.training.device)?;
+    let tokenizer = load_tokenizer(model_dir)?;
+    let base = BertConfig::from_file(model_dir.join("config.json"))
+        .map_err(bert_model::PretrainedError::from)?;
+    let data = task.load(&LoadContext {
+        config,
+        tokenizer: &tokenizer,
+        known: labels_of(&base),
+        with_train: false,
+    })?;
+    let chosen = match split {
+        "validation" => data.validation.as_ref(),
+        "test" => data.test.as_ref(),
+        other => {
+            return Err(TrainError::Run(format!(
+                "unknown split `{other}`; expected validation or test"
+            )))
+        }
+    };
+    let Some(chosen) = chosen else {
+        return Err(TrainError::Run(format!(
+            "the config names no `data.{split}` file"
+        )));
+    };
+    let loaded = build_model(
+        task,
+        config,
+        Some(model_dir),
+        tokenizer,
+        base,
+        data.labels.as_ref(),
+        &device,
+    )?;
+    let pad = loaded.tokenizer.special_ids().pad;
+    Ok(evaluate(
+        task,
+        &loaded.model,
+        &chosen.features,
+        config.training.eval_batch_size,
+        pad,
+        data.labels.as_ref(),
+        &device,
+    ))
+}
