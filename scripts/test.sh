@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit, parity and CLI tests; the model parity tests again on
-# the wgpu and libtorch devices when their prerequisites are installed (a Vulkan driver; the torch
-# venv of scripts/torch-venv.sh); then the held-out tokenizer parity check against transformers.
+# The project's test command (README): unit, parity and CLI tests; the held-out tokenizer parity
+# check against transformers; bert-train built with the tch and wgpu features; the model
+# parity tests again on the wgpu and libtorch devices when their prerequisites are installed (a
+# Vulkan driver; the torch venv of scripts/torch-venv.sh).
 # Fetches the model and the data it lacks first (both scripts do nothing twice), so it runs on a
 # fresh clone before or after the quickstart.
 set -euo pipefail
@@ -15,27 +16,36 @@ bash scripts/fetch-data.sh
 
 cargo test --workspace --locked
 
-# The same model parity on the other devices, one build holding every backend.
-features=()
-if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then features+=(wgpu); else
-  echo "test.sh: no Vulkan driver, wgpu parity skipped (apt-get install mesa-vulkan-drivers)" >&2; fi
-if "$TORCH_VENV/bin/python" -c "import torch" 2>/dev/null; then features+=(tch); else
-  echo "test.sh: no torch venv at $TORCH_VENV, libtorch parity skipped (scripts/torch-venv.sh)" >&2; fi
-if [ ${#features[@]} -gt 0 ]; then
-  list=$(IFS=,; echo "${features[*]}")
-  torch_lib=$(ls -d "$TORCH_VENV"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
-  run() {
-    VIRTUAL_ENV="$TORCH_VENV" PATH="$TORCH_VENV/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
-      LD_LIBRARY_PATH="${torch_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
-  }
-  for device in "${features[@]}"; do
-    echo "test.sh: model parity on --device $device" >&2
-    run env BERT_TEST_DEVICE="$device" \
-      cargo test --locked -p bert-model --features "$list" --test model_parity
-  done
-fi
-
+# The held-out tokenizer check against transformers (the default-feature binary just built).
 "$CACHE/venv-reference/bin/python" scripts/tokenizer_parity.py \
   --bert-train "$CARGO_TARGET_DIR/debug/bert-train" \
   --model "$CACHE/all-MiniLM-L6-v2" \
   --max-lines "${HELDOUT_LINES:-100000}"
+
+# The same model parity on the other devices, and bert-train built with them (the torch venv's
+# torch is a CUDA build, so this binary runs `tch-cuda:N`). One feature list for every build
+# below, so that Burn compiles once for them. The `cuda` feature (burn-cuda) is not built here:
+# cubecl-cuda 0.11.3 builds cubecl-llvm, whose build script downloads an LLVM bundle from GitHub
+# releases, which this network does not reach (NOTES.md); scripts/gpu-check.sh builds it.
+features=()
+if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then features+=(wgpu); else
+  echo "test.sh: no Vulkan driver, wgpu parity skipped (apt-get install mesa-vulkan-drivers)" >&2; fi
+if "$TORCH_VENV/bin/python" -c "import torch" 2>/dev/null; then features+=(tch); else
+  echo "test.sh: no torch venv at $TORCH_VENV, libtorch skipped (scripts/torch-venv.sh)" >&2; fi
+[ ${#features[@]} -gt 0 ] || exit 0
+list=$(IFS=,; echo "${features[*]}")
+# The parity tests select bert-model beside bert-train with bert-train's features: the same
+# feature resolution as the build above, so nothing is compiled twice.
+train_features=$(printf 'bert-train/%s,' "${features[@]}")
+torch_lib=$(ls -d "$TORCH_VENV"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
+run() {
+  VIRTUAL_ENV="$TORCH_VENV" PATH="$TORCH_VENV/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
+    LD_LIBRARY_PATH="${torch_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
+}
+echo "test.sh: cargo build -p bert-train --features $list" >&2
+run cargo build --locked -p bert-train --features "$list"
+for device in "${features[@]}"; do
+  echo "test.sh: model parity on --device $device" >&2
+  run env BERT_TEST_DEVICE="$device" \
+    cargo test --locked -p bert-model -p bert-train --features "${train_features%,}" --test model_parity
+done

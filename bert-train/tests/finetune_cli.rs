@@ -721,3 +721,44 @@ fn two_devices_at_batch_8_equal_one_at_batch_16_and_resume() {
         std::fs::read_to_string(d.join("two/metrics.csv")).unwrap()
     );
 }
+
+/// Early stopping (burn-train's `EarlyStoppingStrategy`, our patience rule): the run ends when
+/// the selection metric has not improved for `early_stopping_patience` evaluations.
+#[test]
+fn early_stopping_ends_the_run_when_the_metric_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let extra = "early_stopping_patience = 2\nmetric_for_best_model = \"accuracy\"\n";
+    let config = tiny_run_config(d, "early", extra);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("eval_every_steps = 5\n", "eval_every_steps = 1\n");
+    std::fs::write(&config, text).unwrap();
+    let t = ok(bert_train(
+        d,
+        &["fine-tune", "--config", config.to_str().unwrap()],
+    ));
+    assert!(
+        t.contains("early stopping: no better accuracy for 2 evaluations"),
+        "{t}"
+    );
+    let steps = read_json(&d.join("early/train_results.json"))["step"]
+        .as_u64()
+        .unwrap();
+    assert!(steps < 20, "ran all {steps} steps");
+    // The last two evaluations are no better than the best before them.
+    let csv = std::fs::read_to_string(d.join("early/metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|c| *c == "accuracy").unwrap();
+    let accuracy: Vec<f64> = csv
+        .lines()
+        .filter(|l| l.contains(",validation,"))
+        .map(|l| l.split(',').nth(column).unwrap().parse().unwrap())
+        .collect();
+    let n = accuracy.len();
+    let best_before = accuracy[..n - 2].iter().cloned().fold(f64::MIN, f64::max);
+    assert!(
+        accuracy[n - 2..].iter().all(|a| *a <= best_before),
+        "{accuracy:?}"
+    );
+}

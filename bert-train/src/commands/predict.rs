@@ -16,6 +16,7 @@ use bert_model::{
     BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertInput,
     BertModel, HfModel, OutputOptions, ProblemType,
 };
+use bert_train::metrics::entities;
 use bert_train::tasks::argmax;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
@@ -51,16 +52,31 @@ impl Task {
             .as_ref()
             .and_then(|a| a.first())
             .map(String::as_str);
-        match first {
-            Some("BertForMaskedLM") => Task::FillMask,
-            Some("BertForNextSentencePrediction") => Task::NextSentence,
-            Some("BertForPreTraining") => Task::Pretraining,
-            Some("BertForSequenceClassification") => Task::SequenceClassification,
-            Some("BertForTokenClassification") => Task::TokenClassification,
-            Some("BertForQuestionAnswering") => Task::QuestionAnswering,
-            Some("BertForMultipleChoice") => Task::MultipleChoice,
-            _ => Task::Features,
-        }
+        let heads = [
+            (BertForMaskedLM::ARCHITECTURE, Task::FillMask),
+            (
+                BertForNextSentencePrediction::ARCHITECTURE,
+                Task::NextSentence,
+            ),
+            (BertForPreTraining::ARCHITECTURE, Task::Pretraining),
+            (
+                BertForSequenceClassification::ARCHITECTURE,
+                Task::SequenceClassification,
+            ),
+            (
+                BertForTokenClassification::ARCHITECTURE,
+                Task::TokenClassification,
+            ),
+            (
+                BertForQuestionAnswering::ARCHITECTURE,
+                Task::QuestionAnswering,
+            ),
+            (BertForMultipleChoice::ARCHITECTURE, Task::MultipleChoice),
+        ];
+        heads
+            .into_iter()
+            .find(|(name, _)| Some(*name) == first)
+            .map_or(Task::Features, |(_, task)| task)
     }
 }
 
@@ -455,61 +471,23 @@ fn token_output(
     })
 }
 
-/// Groups word tags into entities, reading BIO/IOB2 as seqeval does by default: `B-X` starts an
-/// entity, `I-X` continues an open X entity (or starts one after anything else), `E-X` ends
-/// one, `S-X` is a one-word entity (IOBES), a tag without prefix counts as `I-` (IO tagging),
-/// and `O` closes the open entity.
+/// Groups word tags into entities with the decoder the entity metrics use
+/// ([`bert_train::metrics::entities`], seqeval's default rules), with each entity's text, its
+/// character offsets and the mean score of its words.
 fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<Value> {
-    struct Open {
-        kind: String,
-        start: usize,
-        end: usize,
-        scores: Vec<f32>,
-    }
-    let mut entities = Vec::new();
-    let mut close = |open: &mut Option<Open>| {
-        if let Some(e) = open.take() {
-            let text: String = text[e.start.min(text.len())..e.end.min(text.len())]
+    let tags: Vec<&str> = words.iter().map(|w| w.0.as_str()).collect();
+    entities(&[tags])
+        .into_iter()
+        .map(|(kind, first, last)| {
+            let (start, end) = (words[first].2, words[last].3);
+            let span: String = text[start.min(text.len())..end.min(text.len())]
                 .iter()
                 .collect();
-            let score = e.scores.iter().sum::<f32>() / e.scores.len() as f32;
-            entities.push(json!({
-                "entity": e.kind, "text": text, "start": e.start, "end": e.end, "score": score,
-            }));
-        }
-    };
-    let mut open: Option<Open> = None;
-    for (tag, score, start, end) in words {
-        let (prefix, kind) = match tag.split_once('-') {
-            Some((p @ ("B" | "I" | "E" | "S"), k)) => (p, k.to_string()),
-            _ if tag == "O" => ("O", String::new()),
-            _ => ("I", tag.clone()),
-        };
-        let continues = open.as_ref().is_some_and(|e| e.kind == kind);
-        match prefix {
-            "O" => close(&mut open),
-            "I" | "E" if continues => {
-                if let Some(e) = open.as_mut() {
-                    e.end = *end;
-                    e.scores.push(*score);
-                }
-            }
-            _ => {
-                close(&mut open);
-                open = Some(Open {
-                    kind,
-                    start: *start,
-                    end: *end,
-                    scores: vec![*score],
-                });
-            }
-        }
-        if prefix == "E" || prefix == "S" {
-            close(&mut open);
-        }
-    }
-    close(&mut open);
-    entities
+            let scores: Vec<f32> = words[first..=last].iter().map(|w| w.1).collect();
+            let score = scores.iter().sum::<f32>() / scores.len() as f32;
+            json!({"entity": kind, "text": span, "start": start, "end": end, "score": score})
+        })
+        .collect()
 }
 
 /// SQuAD post-processing: the 20 best starts and ends, spans inside the context with
@@ -696,10 +674,11 @@ mod tests {
             spans(&["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]),
             pairs(&[("PER", "a b"), ("LOC", "d"), ("LOC", "e"), ("ORG", "f")])
         );
-        // IOBES and prefix-less (IO) tags.
+        // IOBES; a tag without a prefix reads as seqeval reads it (its first letter is the
+        // prefix: `ORG` is an `O`), the same decoder as the entity metrics.
         assert_eq!(
             spans(&["S-PER", "B-LOC", "E-LOC", "ORG", "ORG", "O"]),
-            pairs(&[("PER", "a"), ("LOC", "b c"), ("ORG", "d e")])
+            pairs(&[("PER", "a"), ("LOC", "b c")])
         );
     }
 

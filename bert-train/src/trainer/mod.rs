@@ -48,7 +48,7 @@ use learned::{stable_param_ids, Hooks, Learned};
 use loader::{EvalLoader, StepLoader};
 use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
 pub use state::{LogRow, RunSummary, TrainerState};
-use strategy::{Ending, RunContext, StepStrategy};
+use strategy::{Ending, Patience, RunContext, StepStrategy};
 
 /// Runs `bert-train fine-tune` without showing anything: trains, evaluates, checkpoints and
 /// writes the final model.
@@ -163,31 +163,7 @@ pub fn fine_tune_task<T: Task>(
         plan.steps_per_epoch,
         plan.schedule.warmup
     ));
-    let context = Arc::new(RunContext {
-        config: config.clone(),
-        task: Arc::clone(&learned.hooks.task),
-        loader: Arc::new(train_loader(
-            &learned.hooks.task,
-            config,
-            &plan,
-            &data.train,
-            devices.len(),
-        )),
-        validation: data.validation.as_ref().map(|split| {
-            let features = Arc::new(split.features.clone());
-            let batch = config.training.eval_batch_size;
-            Arc::new(EvalLoader::new(
-                Arc::clone(&learned.hooks.task),
-                features,
-                batch,
-            ))
-        }),
-        labels: data.labels.clone(),
-        files: Arc::clone(&files),
-        reporter: Arc::clone(&setup.reporter),
-        total_steps: plan.total_steps,
-        devices,
-    });
+    let context = Arc::new(setup.context(&learned.hooks.task, &plan, &data, files, devices));
     let (mut state, model) = launch(
         &context,
         learner,
@@ -244,6 +220,7 @@ fn launch<T: Task>(
             RecordFile::scheduler(Arc::clone(files)),
         )
         .with_checkpointing_strategy(OnRequest)
+        .early_stopping(context.patience.clone())
         .with_application_logger(None)
         .with_metric_logger(InMemoryMetricLogger::new())
         .with_interrupter(interrupter)
@@ -366,6 +343,41 @@ fn make_learner<T: Task>(
 }
 
 impl Setup<'_> {
+    /// What the strategy needs: loaders, labels, checkpoint files, devices, early stopping.
+    fn context<T: Task>(
+        &self,
+        task: &Arc<T>,
+        plan: &Plan,
+        data: &TaskData<T::Feature>,
+        files: Arc<CheckpointFiles>,
+        devices: Vec<Device>,
+    ) -> RunContext<T> {
+        let config = self.config;
+        let t = &config.training;
+        RunContext {
+            config: config.clone(),
+            task: Arc::clone(task),
+            loader: Arc::new(train_loader(task, config, plan, &data.train, devices.len())),
+            validation: data.validation.as_ref().map(|split| {
+                let features = Arc::new(split.features.clone());
+                Arc::new(EvalLoader::new(
+                    Arc::clone(task),
+                    features,
+                    t.eval_batch_size,
+                ))
+            }),
+            labels: data.labels.clone(),
+            files,
+            reporter: Arc::clone(&self.reporter),
+            total_steps: plan.total_steps,
+            devices,
+            patience: Patience {
+                patience: t.early_stopping_patience.unwrap_or(usize::MAX),
+                since_best: Arc::default(),
+            },
+        }
+    }
+
     /// The checkpoint to resume from, if any; an error when the output directory holds
     /// checkpoints and `--resume` was not given.
     fn resume_point(&self, resume: bool) -> Result<Option<(usize, PathBuf)>, TrainError> {

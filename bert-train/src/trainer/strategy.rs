@@ -9,6 +9,7 @@
 //! evaluations go to burn-train's event processor (its metrics and renderer) and to the
 //! [`Reporter`]; checkpoints go through burn-train's checkpointers and are committed as a set.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,10 +19,12 @@ use bert_model::burn::prelude::Device;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn_train::metric::store::EventStoreClient;
 use burn_train::train::MultiDevicesTrainStep;
 use burn_train::{
-    EventProcessorTraining, InferenceStep, Learner, LearnerEvent, SupervisedLearningStrategy,
-    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
+    EarlyStoppingStrategy, EventProcessorTraining, InferenceStep, Learner, LearnerEvent,
+    SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents,
+    TrainingItem, ValidLoader,
 };
 
 use super::checkpoint::CheckpointFiles;
@@ -63,6 +66,25 @@ pub struct RunContext<T: Task> {
     pub total_steps: usize,
     /// The training devices (autodiff); the first holds the weights and the optimizer.
     pub devices: Vec<Device>,
+    /// The early-stopping rule's view of the run.
+    pub patience: Patience,
+}
+
+/// Early stopping as burn-train's [`EarlyStoppingStrategy`]: stop when the selection metric has
+/// not improved for `patience` evaluations. The count lives in [`TrainerState`] (so a resumed
+/// run keeps it); the loop shares it here after each evaluation.
+#[derive(Clone)]
+pub struct Patience {
+    /// Evaluations without improvement that stop the run.
+    pub patience: usize,
+    /// Evaluations since the best one.
+    pub since_best: Arc<AtomicUsize>,
+}
+
+impl EarlyStoppingStrategy for Patience {
+    fn should_stop(&mut self, _step: usize, _store: &EventStoreClient) -> bool {
+        self.since_best.load(Ordering::Relaxed) >= self.patience
+    }
 }
 
 impl<T: Task> RunContext<T> {
@@ -178,6 +200,9 @@ impl<T: Task> StepLoop<'_, T> {
     }
 
     fn epochs(&mut self, by_epochs: bool, epochs: usize) -> Result<(), TrainError> {
+        if self.ctx.loader.steps_per_epoch() == 0 && self.state.step < self.ctx.total_steps {
+            return Err(TrainError::Run("the training split has no rows".into()));
+        }
         while self.stop.is_none() && self.state.step < self.ctx.total_steps {
             self.epoch()?;
             if by_epochs && self.state.epoch >= epochs {
@@ -391,13 +416,22 @@ impl<T: Task> StepLoop<'_, T> {
         let metric = t.metric_for_best_model.as_deref().unwrap_or("loss");
         if let Some(value) = metrics.get(metric).copied() {
             self.state.record_selection(metric, value);
-            if let Some(patience) = t.early_stopping_patience {
-                if self.state.evals_without_improvement >= patience && !last {
-                    self.ctx.report(RunEvent::Note(format!(
-                        "early stopping: no better {metric} for {patience} evaluations"
-                    )));
-                    self.stop = Some(Ending::Finished);
-                }
+            self.ctx
+                .patience
+                .since_best
+                .store(self.state.evals_without_improvement, Ordering::Relaxed);
+            let store = &self.c.event_store;
+            let stop = self
+                .c
+                .early_stopping
+                .as_mut()
+                .is_some_and(|rule| rule.should_stop(self.state.step, store));
+            if stop && !last {
+                self.ctx.report(RunEvent::Note(format!(
+                    "early stopping: no better {metric} for {} evaluations",
+                    self.ctx.patience.patience
+                )));
+                self.stop = Some(Ending::Finished);
             }
         }
         Ok(())
