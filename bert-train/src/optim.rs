@@ -223,6 +223,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn adamw_takes_torch_steps_and_skips_decay_on_vectors() {
+        let device = Device::default();
+        let adam = AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+        };
+        // First step: m = 0.05, v = 0.00025, so the update is lr * 0.05/0.1 / (0.0158/0.0316).
+        let matrix = Tensor::<2>::ones([1, 2], &device);
+        let grad = Tensor::<2>::full([1, 2], 0.5, &device);
+        let (after, state) = adam.step(0.1, matrix, grad, None);
+        let values = after.into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            values.iter().all(|v| (v - 0.899).abs() < 1e-6),
+            "{values:?}"
+        );
+        let vector = Tensor::<1>::ones([2], &device);
+        let (after, _) = adam.step(0.1, vector, Tensor::full([2], 0.5, &device), None);
+        let values = after.into_data().try_to_vec::<f32>().unwrap();
+        assert!(values.iter().all(|v| (v - 0.9).abs() < 1e-6), "{values:?}");
+        // The state survives a record round trip.
+        let state = state.unwrap();
+        let mut sink = StateSink::default();
+        state.state_flatten("7", &mut sink);
+        let mut source = StateSource::new(sink.scalars.into_iter().collect());
+        for (name, data) in sink.tensors {
+            source.insert_tensor(name, data);
+        }
+        let back = AdamWState::<2>::state_unflatten("7", &mut source, &device).unwrap();
+        assert_eq!(back.steps, 1);
+        assert_eq!(
+            back.exp_avg_sq.into_data().try_to_vec::<f32>().unwrap(),
+            state.exp_avg_sq.into_data().try_to_vec::<f32>().unwrap()
+        );
+    }
+
+    #[test]
     fn schedules_match_transformers() {
         let s = LrSchedule {
             peak: 1.0,

@@ -452,6 +452,73 @@ pub fn batch_rng(seed: u64, step: usize, micro: usize) -> SplitMix64 {
     SplitMix64(mix.next_u64())
 }
 
+/// What the task modules' unit tests share: a tiny vocabulary, a config over files written to
+/// a temporary directory, and a tiny random model (hidden 16, 2 layers) on the CPU.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use bert_data::TokenizerOptions;
+    use bert_model::ParamSource;
+
+    /// Words of the tiny vocabulary (after the special tokens).
+    const WORDS: &str = "the cat dog sat ran on mat a big red john paris lives in . ,";
+
+    /// A run's directory, config and tokenizer.
+    pub struct Tiny {
+        _dir: tempfile::TempDir,
+        pub config: FineTuneConfig,
+        pub tokenizer: BertTokenizer,
+    }
+
+    impl Tiny {
+        /// The context of `Task::load` (training file included).
+        pub fn context(&self) -> LoadContext<'_> {
+            LoadContext {
+                config: &self.config,
+                tokenizer: &self.tokenizer,
+                known: None,
+                with_train: true,
+            }
+        }
+    }
+
+    /// Writes `files` (name, text) and a config of `head` (task keys) with `[data]` keys `data`.
+    pub fn tiny(head: &str, data: &str, files: &[(&str, &str)]) -> Tiny {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = dir.path().join("vocab.txt");
+        let special = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+        std::fs::write(&vocab, format!("{special}{}\n", WORDS.replace(' ', "\n"))).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let train = dir.path().join(files[0].0);
+        let text = format!(
+            "{head}\noutput_dir = \"out\"\n[model]\ntokenizer = {vocab:?}\n[model.config]\n\
+             vocab_size = 30\nhidden_size = 16\nnum_hidden_layers = 2\nnum_attention_heads = 2\n\
+             intermediate_size = 32\nmax_position_embeddings = 64\n[data]\ntrain = {train:?}\n\
+             max_seq_length = 16\n{data}"
+        );
+        let config = FineTuneConfig::parse(&text, Path::new("tiny.toml"), &[]).unwrap();
+        let tokenizer =
+            BertTokenizer::from_vocab_file(&vocab, TokenizerOptions::default()).unwrap();
+        Tiny {
+            _dir: dir,
+            config,
+            tokenizer,
+        }
+    }
+
+    /// A random head of `task` for the tiny config.
+    pub fn model<T: Task>(task: &T, tiny: &Tiny, labels: Option<&LabelSet>) -> T::Model {
+        let crate::config::ModelSource::Random { config, .. } = &tiny.config.model else {
+            panic!("the tiny config has a random model");
+        };
+        let config = task.model_config((**config).clone(), labels);
+        let device = Device::default();
+        T::Model::build(&config, &mut ParamSource::random(&device, 0.02, 7)).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,3 +189,47 @@ fn feature(context: &LoadContext, example: ChoiceExample, path: &Path) -> Result
     })?;
     Ok(Feature { rows, label, line })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::testing::{model, tiny};
+    use crate::tasks::{configure, evaluate};
+
+    const ROWS: &str = "{\"context\": \"the cat\", \"choices\": [\"sat\", \"ran on the mat\", \"a dog\"], \"label\": 2}\n\
+                        {\"context\": \"john lives in paris\", \"choices\": [\"the dog\", \"a cat\", \"big red\"], \"label\": 0}\n";
+
+    #[test]
+    fn choices_become_rows_of_one_feature_and_examples_are_scored_together() {
+        let tiny = tiny("task = \"multiple-choice\"", "", &[("train.jsonl", ROWS)]);
+        let task: MultipleChoice = configure(&tiny.config).unwrap();
+        let data = task.load(&tiny.context()).unwrap();
+        let features = &data.train.features;
+        assert_eq!(features.len(), 2);
+        assert_eq!(features[0].rows.len(), 3);
+        assert_eq!(features[0].label, 2);
+        // Each row is the pair [CLS] context [SEP] choice [SEP].
+        let first = &features[0].rows[1];
+        assert_eq!(first.type_ids.iter().filter(|&&t| t == 1).count(), 5);
+
+        let device = Device::default();
+        let host = task.gather(features, &[1, 0], &mut SplitMix64(0));
+        let batch = task.to_device(&host, 0, &device);
+        let longest = features.iter().map(MultipleChoice::length).max().unwrap();
+        assert_eq!(batch.input.input_ids.dims(), [6, longest]);
+        assert_eq!(batch.choices, 3);
+        let model = model(&task, &tiny, None);
+        let (loss, chosen) = task.predict(&model, &batch);
+        assert!(loss.is_finite());
+        assert_eq!(chosen.len(), 2);
+        assert!(chosen.iter().all(|&c| c < 3));
+
+        // One output per example; accuracy over examples.
+        let scores = task.metrics(features, vec![2, 1], None);
+        assert_eq!(scores["accuracy"], 0.5);
+        let whole = evaluate(&task, &model, features, 1, 0, None, &device);
+        let by_two = evaluate(&task, &model, features, 2, 0, None, &device);
+        assert_eq!(whole["accuracy"], by_two["accuracy"]);
+        assert!((whole["loss"] - by_two["loss"]).abs() < 1e-5);
+    }
+}

@@ -316,3 +316,42 @@ impl SequenceClassification {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::configure;
+    use crate::tasks::testing::{model, tiny};
+
+    const ROWS: &str = "sentence,label\nthe cat sat,pos\na big red dog ran,neg\njohn lives in paris,pos\n";
+
+    #[test]
+    fn a_row_is_a_feature_with_its_label_and_batches_pad_to_the_longest() {
+        let tiny = tiny(
+            "task = \"sequence-classification\"",
+            "text_column = \"sentence\"",
+            &[("train.csv", ROWS)],
+        );
+        let task: SequenceClassification = configure(&tiny.config).unwrap();
+        let data = task.load(&tiny.context()).unwrap();
+        let labels = data.labels.as_ref().unwrap();
+        assert_eq!(labels.names(), ["neg", "pos"]);
+        let features = &data.train.features;
+        assert_eq!(features.len(), 3);
+        assert_eq!(features[1].target, Target::Class(0));
+        assert_eq!(features[1].row.ids.len(), 7);
+
+        let device = Device::default();
+        let host = task.gather(features, &[0, 1, 2], &mut SplitMix64(0));
+        let batch = task.to_device(&host, 0, &device);
+        assert_eq!(batch.input.input_ids.dims(), [3, 7]);
+        let model = model(&task, &tiny, Some(labels));
+        let (loss, outputs) = task.predict(&model, &batch);
+        assert!(loss.is_finite());
+        assert_eq!(outputs.len(), 3);
+        let scores = task.metrics(features, outputs, Some(labels));
+        for name in task.metric_names() {
+            assert!(scores.contains_key(*name), "{name} missing from {scores:?}");
+        }
+    }
+}

@@ -278,3 +278,53 @@ fn encode_words(
     let type_ids = vec![0; ids.len()];
     (Row { ids, type_ids }, word_ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::configure;
+    use crate::tasks::testing::{model, tiny};
+
+    const ROWS: &str = "{\"tokens\": [\"john\", \"lives\", \"in\", \"paris\"], \"tags\": [\"B-PER\", \"O\", \"O\", \"B-LOC\"]}\n\
+                        {\"tokens\": [\"the\", \"big\", \"cat\"], \"tags\": [\"O\", \"O\", \"O\"]}\n";
+
+    #[test]
+    fn words_are_labelled_on_their_first_piece_and_entities_span_the_sentence() {
+        let tiny = tiny(
+            "task = \"token-classification\"",
+            "",
+            &[("train.jsonl", ROWS)],
+        );
+        let task: TokenClassification = configure(&tiny.config).unwrap();
+        let data = task.load(&tiny.context()).unwrap();
+        let labels = data.labels.as_ref().unwrap();
+        let features = &data.train.features;
+        assert_eq!(features.len(), 2);
+        // [CLS] john lives in paris [SEP]: special positions are -100.
+        let tags = &features[0].tags;
+        assert_eq!(tags.len(), 6);
+        assert_eq!((tags[0], tags[5]), (-100, -100));
+        let name = |i: i64| labels.names()[i as usize].clone();
+        assert_eq!(name(tags[1]), "B-PER");
+        assert_eq!(name(tags[4]), "B-LOC");
+
+        let device = Device::default();
+        let host = task.gather(features, &[0, 1], &mut SplitMix64(0));
+        let batch = task.to_device(&host, 0, &device);
+        assert_eq!(batch.input.input_ids.dims(), [2, 6]);
+        assert_eq!(batch.tags.dims(), [2, 6]);
+        let model = model(&task, &tiny, Some(labels));
+        let (loss, outputs) = task.predict(&model, &batch);
+        assert!(loss.is_finite());
+        assert_eq!(outputs.len(), 2);
+
+        // Gold tags as predictions: every entity found.
+        let gold: Vec<Vec<usize>> = features
+            .iter()
+            .map(|f| f.tags.iter().map(|&t| t.max(0) as usize).collect())
+            .collect();
+        let scores = task.metrics(features, gold, Some(labels));
+        assert_eq!(scores["f1"], 1.0);
+        assert_eq!(scores["accuracy"], 1.0);
+    }
+}

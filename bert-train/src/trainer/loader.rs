@@ -347,3 +347,63 @@ impl<T: Task> DataLoader<EvalBatch<T::HostBatch>> for EvalLoader<T> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::configure;
+    use crate::tasks::sequence_classification::SequenceClassification;
+    use crate::tasks::testing::tiny;
+
+    /// (step, micro-batch, passes, rows, dropout seed, the batch) of each item.
+    fn items(loader: &StepLoader<SequenceClassification>) -> Vec<String> {
+        loader
+            .iter()
+            .map(|m| {
+                let m = m.unwrap();
+                let seed = m.dropout_seed;
+                format!(
+                    "{} {} {} {} {seed} {:?}",
+                    m.step, m.micro, m.parts, m.rows, m.host
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_loader_started_mid_epoch_gives_the_rest_of_that_epoch() {
+        let rows: String = (0..7).map(|i| format!("the cat sat {i},pos\n")).collect();
+        let tiny = tiny(
+            "task = \"sequence-classification\"",
+            "text_column = \"sentence\"",
+            &[("train.csv", &format!("sentence,label\n{rows}"))],
+        );
+        let task: SequenceClassification = configure(&tiny.config).unwrap();
+        let data = task.load(&tiny.context()).unwrap();
+        let plan = BatchPlan {
+            batch_size: 2,
+            shuffle_seed: Some(3),
+            group_by_length: false,
+        };
+        let features = Arc::new(data.train.features);
+        let loader = StepLoader::new(Arc::new(task), features, plan, 2, 9, 2);
+        // 7 rows in batches of 2, two passes per step: 4 passes, 2 steps an epoch.
+        assert_eq!(loader.steps_per_epoch(), 2);
+        loader.start_at(Position {
+            epoch: 1,
+            step_in_epoch: 0,
+            step: 2,
+        });
+        let whole = items(&loader);
+        assert_eq!(whole.len(), 4);
+        assert!(whole[0].starts_with("2 0 2 2 ") && whole[3].starts_with("3 1 2 1 "));
+        // The next iter() is the next epoch.
+        assert!(items(&loader)[0].starts_with("4 0 2 2 "));
+        loader.start_at(Position {
+            epoch: 1,
+            step_in_epoch: 1,
+            step: 3,
+        });
+        assert_eq!(items(&loader), whole[2..]);
+    }
+}
