@@ -90,6 +90,12 @@ impl FineTune {
         self.set("training.device", device)
     }
 
+    /// `training.devices`: train on several devices at once (`batch_size` rows each).
+    pub fn devices(self, devices: &[&str]) -> Self {
+        let list: Vec<Value> = devices.iter().map(|d| Value::from(*d)).collect();
+        self.set("training.devices", list)
+    }
+
     /// Continue from the newest checkpoint in the output directory (`--resume`).
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
@@ -135,6 +141,8 @@ mod tests {
         assert_eq!(config.training.batch_size, 8, "the TOML default");
         let task: SequenceClassification = tasks::configure(&config).unwrap();
         assert_eq!(task.text_column, "sentence");
+        let two = run.clone().devices(&["cpu", "cpu"]).build().unwrap();
+        assert_eq!(two.training.devices, ["cpu", "cpu"]);
         let dropout = run.clone().set("model.config.hidden_dropout_prob", 0.0);
         match dropout.build().unwrap().model {
             crate::config::ModelSource::Pretrained { name, overrides } => {
