@@ -147,175 +147,24 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .min(config.max_position_embeddings),
     };
     let examples = read_examples(&args.input, task, &tokenizer, max_len)?;
-    let dir_name = dir.to_string_lossy().to_string();
+    let ctx = Ctx {
+        examples: &examples,
+        batch_size: args.batch_size,
+        tokenizer: &tokenizer,
+        device: &device,
+        dir: &dir.to_string_lossy(),
+        config: &config,
+        raw: args.raw,
+    };
     let outputs = match task {
-        Task::Features => {
-            let model = load::<BertModel>(&dir_name, &device)?;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| {
-                    let out = model.forward(&input, OutputOptions::default());
-                    let pooled = out.pooler_output.map(host);
-                    (host(out.last_hidden_state), pooled)
-                },
-                |example, (hidden, pooled), r| {
-                    let [_, seq, h] = hidden.1;
-                    let len = example.rows[0].len();
-                    let mut out = json!({"last_hidden": rows_of(&hidden.0[r * seq * h..], len, h)});
-                    if let Some(pooled) = pooled {
-                        let h = pooled.1[1];
-                        out["pooled"] = json!(pooled.0[r * h..(r + 1) * h]);
-                    }
-                    out
-                },
-            )?
-        }
-        Task::FillMask => {
-            let model = load::<BertForMaskedLM>(&dir_name, &device)?;
-            let mask_id = tokenizer.special_ids().mask;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
-                |example, logits, r| {
-                    let [_, seq, vocab] = logits.1;
-                    let row = &logits.0[r * seq * vocab..];
-                    let enc = &example.rows[0];
-                    let mut predictions = Vec::new();
-                    for (pos, &id) in enc.ids.iter().enumerate() {
-                        if id != mask_id {
-                            continue;
-                        }
-                        let probs = softmax(&row[pos * vocab..(pos + 1) * vocab]);
-                        let top: Vec<Value> = top_k(&probs, 5)
-                        .into_iter()
-                        .map(|(i, p)| {
-                            json!({"token": tokenizer.id_to_token(i as u32), "id": i, "score": p})
-                        })
-                        .collect();
-                        predictions.push(json!({"position": pos, "tokens": top}));
-                    }
-                    let mut out = json!({"predictions": predictions});
-                    if args.raw {
-                        out["logits"] = json!(rows_of(row, enc.len(), vocab));
-                    }
-                    out
-                },
-            )?
-        }
-        Task::NextSentence => {
-            let model = load::<BertForNextSentencePrediction>(&dir_name, &device)?;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
-                |_, logits, r| {
-                    let row = &logits.0[r * 2..r * 2 + 2];
-                    json!({"logits": row, "is_next": row[0] >= row[1]})
-                },
-            )?
-        }
-        Task::Pretraining => {
-            let model = load::<BertForPreTraining>(&dir_name, &device)?;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| {
-                    let out = model.forward(&input, None, OutputOptions::default());
-                    (
-                        host(out.prediction_logits),
-                        host(out.seq_relationship_logits),
-                    )
-                },
-                |example, (mlm, nsp), r| {
-                    let [_, seq, vocab] = mlm.1;
-                    let len = example.rows[0].len();
-                    json!({
-                        "mlm_logits": rows_of(&mlm.0[r * seq * vocab..], len, vocab),
-                        "nsp_logits": nsp.0[r * 2..r * 2 + 2],
-                    })
-                },
-            )?
-        }
-        Task::SequenceClassification => {
-            let model = load::<BertForSequenceClassification>(&dir_name, &device)?;
-            let problem = ProblemType::of(&config, true);
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
-                |_, logits, r| {
-                    let n = logits.1[1];
-                    let row = &logits.0[r * n..(r + 1) * n];
-                    match problem {
-                        ProblemType::Regression => json!({"logits": row, "score": row[0]}),
-                        ProblemType::MultiLabel => {
-                            let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
-                            let labels: Vec<String> = (0..n)
-                                .filter(|&i| scores[i] > 0.5)
-                                .map(|i| config.label_name(i))
-                                .collect();
-                            json!({"logits": row, "scores": scores, "labels": labels})
-                        }
-                        ProblemType::SingleLabel => {
-                            let probs = softmax(row);
-                            let best = argmax(&probs);
-                            json!({"logits": row, "label": config.label_name(best), "score": probs[best]})
-                        }
-                    }
-                },
-            )?
-        }
-        Task::TokenClassification => {
-            let model = load::<BertForTokenClassification>(&dir_name, &device)?;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| host(model.forward(&input, None, OutputOptions::default()).logits),
-                |example, logits, r| token_output(example, &logits, r, &tokenizer, &config),
-            )?
-        }
-        Task::QuestionAnswering => {
-            let model = load::<BertForQuestionAnswering>(&dir_name, &device)?;
-            batched(
-                &examples,
-                args.batch_size,
-                &tokenizer,
-                &device,
-                |input| {
-                    let out = model.forward(&input, None, OutputOptions::default());
-                    (host(out.start_logits), host(out.end_logits))
-                },
-                |example, (starts, ends), r| {
-                    let seq = starts.1[1];
-                    let len = example.rows[0].len();
-                    let start = &starts.0[r * seq..r * seq + len];
-                    let end = &ends.0[r * seq..r * seq + len];
-                    json!({
-                        "start_logits": start,
-                        "end_logits": end,
-                        "answer": best_span(example, start, end),
-                    })
-                },
-            )?
-        }
-        Task::MultipleChoice => {
-            let model = load::<BertForMultipleChoice>(&dir_name, &device)?;
-            multiple_choice(&model, &examples, args.batch_size, &tokenizer, &device)?
-        }
+        Task::Features => features(&ctx)?,
+        Task::FillMask => fill_mask(&ctx)?,
+        Task::NextSentence => next_sentence(&ctx)?,
+        Task::Pretraining => pretraining(&ctx)?,
+        Task::SequenceClassification => sequence_classification(&ctx)?,
+        Task::TokenClassification => token_classification(&ctx)?,
+        Task::QuestionAnswering => question_answering(&ctx)?,
+        Task::MultipleChoice => multiple_choice_outputs(&ctx)?,
     };
     write_atomically(&args.output, |out| {
         for (example, extra) in examples.iter().zip(outputs) {
@@ -328,6 +177,185 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// What every head's predict step reads.
+struct Ctx<'a> {
+    examples: &'a [Example],
+    batch_size: usize,
+    tokenizer: &'a BertTokenizer,
+    device: &'a Device,
+    dir: &'a str,
+    config: &'a BertConfig,
+    raw: bool,
+}
+
+/// `predict --task features`: encoder outputs: `last_hidden` and `pooled`.
+fn features(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertModel>(ctx.dir, ctx.device)?;
+    batched(
+        ctx,
+        |input| {
+            let out = model.forward(&input, OutputOptions::default());
+            let pooled = out.pooler_output.map(host);
+            (host(out.last_hidden_state), pooled)
+        },
+        |example, (hidden, pooled), r| {
+            let [_, seq, h] = hidden.1;
+            let len = example.rows[0].len();
+            let mut out = json!({"last_hidden": rows_of(&hidden.0[r * seq * h..], len, h)});
+            if let Some(pooled) = pooled {
+                let h = pooled.1[1];
+                out["pooled"] = json!(pooled.0[r * h..(r + 1) * h]);
+            }
+            out
+        },
+    )
+}
+
+/// `predict --task fill-mask`: the top tokens of each [MASK].
+fn fill_mask(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForMaskedLM>(ctx.dir, ctx.device)?;
+    let mask_id = ctx.tokenizer.special_ids().mask;
+    batched(
+        ctx,
+        |input| host(model.forward(&input, None, OutputOptions::default()).logits),
+        |example, logits, r| {
+            let [_, seq, vocab] = logits.1;
+            let row = &logits.0[r * seq * vocab..];
+            let enc = &example.rows[0];
+            let mut predictions = Vec::new();
+            for (pos, &id) in enc.ids.iter().enumerate() {
+                if id != mask_id {
+                    continue;
+                }
+                let probs = softmax(&row[pos * vocab..(pos + 1) * vocab]);
+                let top: Vec<Value> = top_k(&probs, 5)
+                    .into_iter()
+                    .map(|(i, p)| {
+                        json!({"token": ctx.tokenizer.id_to_token(i as u32), "id": i, "score": p})
+                    })
+                    .collect();
+                predictions.push(json!({"position": pos, "tokens": top}));
+            }
+            let mut out = json!({"predictions": predictions});
+            if ctx.raw {
+                out["logits"] = json!(rows_of(row, enc.len(), vocab));
+            }
+            out
+        },
+    )
+}
+
+/// `predict --task next-sentence`: next-sentence logits and the verdict.
+fn next_sentence(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForNextSentencePrediction>(ctx.dir, ctx.device)?;
+    batched(
+        ctx,
+        |input| host(model.forward(&input, None, OutputOptions::default()).logits),
+        |_, logits, r| {
+            let row = &logits.0[r * 2..r * 2 + 2];
+            json!({"logits": row, "is_next": row[0] >= row[1]})
+        },
+    )
+}
+
+/// `predict --task pretraining`: both pretraining heads' logits.
+fn pretraining(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForPreTraining>(ctx.dir, ctx.device)?;
+    batched(
+        ctx,
+        |input| {
+            let out = model.forward(&input, None, OutputOptions::default());
+            (
+                host(out.prediction_logits),
+                host(out.seq_relationship_logits),
+            )
+        },
+        |example, (mlm, nsp), r| {
+            let [_, seq, vocab] = mlm.1;
+            let len = example.rows[0].len();
+            json!({
+                "mlm_logits": rows_of(&mlm.0[r * seq * vocab..], len, vocab),
+                "nsp_logits": nsp.0[r * 2..r * 2 + 2],
+            })
+        },
+    )
+}
+
+/// `predict --task sequence-classification`: a label (or scores) per text or pair.
+fn sequence_classification(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForSequenceClassification>(ctx.dir, ctx.device)?;
+    let problem = ProblemType::of(ctx.config, true);
+    batched(
+        ctx,
+        |input| host(model.forward(&input, None, OutputOptions::default()).logits),
+        |_, logits, r| {
+            let n = logits.1[1];
+            let row = &logits.0[r * n..(r + 1) * n];
+            match problem {
+                ProblemType::Regression => json!({"logits": row, "score": row[0]}),
+                ProblemType::MultiLabel => {
+                    let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
+                    let labels: Vec<String> = (0..n)
+                        .filter(|&i| scores[i] > 0.5)
+                        .map(|i| ctx.config.label_name(i))
+                        .collect();
+                    json!({"logits": row, "scores": scores, "labels": labels})
+                }
+                ProblemType::SingleLabel => {
+                    let probs = softmax(row);
+                    let best = argmax(&probs);
+                    json!({"logits": row, "label": ctx.config.label_name(best), "score": probs[best]})
+                }
+            }
+        },
+    )
+}
+
+/// `predict --task token-classification`: a tag per token, and the entities.
+fn token_classification(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForTokenClassification>(ctx.dir, ctx.device)?;
+    batched(
+        ctx,
+        |input| host(model.forward(&input, None, OutputOptions::default()).logits),
+        |example, logits, r| token_output(example, logits, r, ctx.tokenizer, ctx.config),
+    )
+}
+
+/// `predict --task question-answering`: start and end logits and the best answer span.
+fn question_answering(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForQuestionAnswering>(ctx.dir, ctx.device)?;
+    batched(
+        ctx,
+        |input| {
+            let out = model.forward(&input, None, OutputOptions::default());
+            (host(out.start_logits), host(out.end_logits))
+        },
+        |example, (starts, ends), r| {
+            let seq = starts.1[1];
+            let len = example.rows[0].len();
+            let start = &starts.0[r * seq..r * seq + len];
+            let end = &ends.0[r * seq..r * seq + len];
+            json!({
+                "start_logits": start,
+                "end_logits": end,
+                "answer": best_span(example, start, end),
+            })
+        },
+    )
+}
+
+/// `predict --task multiple-choice`: the logits and the best choice.
+fn multiple_choice_outputs(ctx: &Ctx) -> Result<Vec<Value>> {
+    let model = load::<BertForMultipleChoice>(ctx.dir, ctx.device)?;
+    multiple_choice(
+        &model,
+        ctx.examples,
+        ctx.batch_size,
+        ctx.tokenizer,
+        ctx.device,
+    )
 }
 
 fn load<M: HfModel>(dir: &str, device: &Device) -> Result<M> {
@@ -359,16 +387,14 @@ fn rows_of(values: &[f32], rows: usize, width: usize) -> Vec<&[f32]> {
 
 /// Runs the examples (one row each) in batches of `batch_size` and formats each result.
 fn batched<T>(
-    examples: &[Example],
-    batch_size: usize,
-    tokenizer: &BertTokenizer,
-    device: &Device,
+    ctx: &Ctx,
     forward: impl Fn(BertInput) -> T,
     format: impl Fn(&Example, &T, usize) -> Value,
 ) -> Result<Vec<Value>> {
-    let pad = tokenizer.special_ids().pad;
+    let (examples, device) = (ctx.examples, ctx.device);
+    let pad = ctx.tokenizer.special_ids().pad;
     let mut outputs = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(batch_size) {
+    for chunk in examples.chunks(ctx.batch_size) {
         let rows: Vec<(Vec<u32>, Vec<u32>)> = chunk
             .iter()
             .map(|e| (e.rows[0].ids.clone(), e.rows[0].type_ids.clone()))

@@ -521,6 +521,7 @@ fn finish<T: Task>(
     let out = &config.output_dir;
     let final_model = model.valid();
     let model_dir = write_final_model(out, &final_model, loaded, config.data.max_seq_length)?;
+    let device = parse_device(&config.training.device)?;
     let evaluate_split = |split: &Split<T::Feature>| {
         evaluate(
             &*ctx.task,
@@ -529,7 +530,7 @@ fn finish<T: Task>(
             config.training.eval_batch_size,
             loaded.tokenizer.special_ids().pad,
             data.labels.as_ref(),
-            &parse_device(&config.training.device).unwrap_or_default(),
+            &device,
         )
     };
     let validation = data.validation.as_ref().map(|split| {
