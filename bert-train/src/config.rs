@@ -733,7 +733,8 @@ impl FineTuneConfig {
                 );
             }
         }
-        let max_seq_length = s.count("max_seq_length").unwrap_or(128);
+        let default_length = task.map_or(128, |t| t.max_seq_length);
+        let max_seq_length = s.count("max_seq_length").unwrap_or(default_length);
         if max_seq_length < 3 {
             s.problem(
                 "max_seq_length",

@@ -9,24 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+mod common;
+use common::minilm;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn minilm() -> PathBuf {
-    let dir = std::env::var("BERT_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/bert-rs/all-MiniLM-L6-v2")
-        });
-    assert!(
-        dir.join("config.json").is_file(),
-        "all-MiniLM-L6-v2 not found at {} (run scripts/fetch-assets.sh)",
-        dir.display()
-    );
-    dir
 }
 
 fn data(path: &str) -> PathBuf {
@@ -353,11 +342,7 @@ fn multiple_choice_short_real_run_beats_chance() {
         csv.starts_with("step,epoch,split,loss,learning_rate,accuracy\n"),
         "{csv}"
     );
-    let losses: Vec<f64> = csv
-        .lines()
-        .filter(|l| l.contains(",train,"))
-        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
-        .collect();
+    let losses = train_losses(&csv);
     // From ln 3 = 1.0986 (measured here: 1.100 over the first 5 steps, 1.01 over the last 5).
     let (first, last) = (losses[0], losses[losses.len() - 1]);
     assert!(last < first - 0.03, "loss did not fall: {losses:?}");
@@ -366,6 +351,125 @@ fn multiple_choice_short_real_run_beats_chance() {
     // Chance is 1/3; the stated bar: 0.38 on the 196 dev questions (measured here: 0.403;
     // 60 steps, about 4.5 minutes on 2 cores).
     assert!(accuracy >= 0.38, "accuracy {accuracy}: {eval}");
+}
+
+/// The short real question-answering run: all-MiniLM-L6-v2 on 192 Disfl-QA questions (SQuAD v2:
+/// a quarter have no answer), windows of 192 tokens with a stride of 48, one epoch (18 steps,
+/// about 3 minutes here). It shows the loss falling (5.1 -> 3.4 measured) and evaluate agreeing;
+/// 18 steps are too few to find answers (the model answers "no answer" to all 64 dev questions
+/// after them), so answer quality is shown beside HF Trainer in experiments/finetune.
+#[test]
+fn question_answering_short_real_run_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = format!(
+        "task = \"question-answering\"\nmodel = {:?}\noutput_dir = \"run\"\n[data]\n\
+         train = {:?}\nvalidation = {:?}\nmax_seq_length = 192\ndoc_stride = 48\n\
+         max_query_length = 48\nversion_2_with_negative = true\nmax_train_rows = 192\n\
+         max_eval_rows = 64\n[training]\nepochs = 1\nbatch_size = 16\neval_batch_size = 32\n\
+         learning_rate = 3e-4\n\
+         warmup_ratio = 0.1\nweight_decay = 0.01\nlog_every_steps = 4\n\
+         checkpoint_every_steps = 0\n",
+        minilm().display().to_string(),
+        data("disfl-qa/train.jsonl").display().to_string(),
+        data("disfl-qa/dev.jsonl").display().to_string(),
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert!(t.contains("new head initialised"), "{t}");
+    let csv = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "step,epoch,split,loss,learning_rate,exact_match,f1,HasAns_exact,HasAns_f1,\
+             NoAns_exact,NoAns_f1\n"
+        ),
+        "{csv}"
+    );
+    let losses = train_losses(&csv);
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < first - 1.0, "loss did not fall: {losses:?}");
+    let eval = read_json(&d.join("run/eval_results.json"));
+    for key in ["exact_match", "f1", "HasAns_f1", "NoAns_f1"] {
+        let value = eval[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{key}: {eval}");
+    }
+    // evaluate reads the saved model and makes the same windows: the same numbers.
+    let out = ok(bert_train(
+        d,
+        &["evaluate", "--model", "run/model", "--config", "run.toml", "--json"],
+    ));
+    let again: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    for key in ["loss", "exact_match", "f1", "HasAns_f1", "NoAns_f1"] {
+        let (a, b) = (eval[key].as_f64().unwrap(), again[key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-6, "{key}: run {a}, evaluate {b}");
+    }
+}
+
+/// Question-answering keys are checked with the rest of the config; a bad answer offset and a
+/// question without an answer in SQuAD v1 data are errors naming the file, line and field.
+#[test]
+fn question_answering_config_and_row_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vocab = minilm().join("vocab.txt");
+    let config = |data_keys: &str| {
+        format!(
+            "task = \"question-answering\"\noutput_dir = \"out\"\n{}[data]\n\
+             train = \"train.jsonl\"\nmax_seq_length = 64\nmax_query_length = 16\n\
+             {data_keys}[training]\n\
+             max_steps = 1\nbatch_size = 2\n",
+            tiny_model_table(&vocab)
+        )
+    };
+    std::fs::write(
+        d.join("bad.toml"),
+        config("doc_stride = -1\nn_best_size = 0\nversion_2_with_negative = \"yes\"\ncolour = 1\n"),
+    )
+    .unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "bad.toml"]));
+    for needle in [
+        "`data.doc_stride`: expected a non-negative integer",
+        "`data.n_best_size`: must be at least 1",
+        "`data.version_2_with_negative`: expected true or false",
+        "unknown key `data.colour`",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
+    }
+    let rows = [
+        r#"{"id": "a", "question": "where does john live ?", "context": "john lives in paris", "answers": {"text": ["paris"], "answer_start": [14]}}"#,
+        r#"{"id": "b", "question": "who ?", "context": "john lives in paris", "answers": {"text": ["john"], "answer_start": [3]}}"#,
+    ];
+    std::fs::write(d.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
+    std::fs::write(d.join("run.toml"), config("doc_stride = 16\n")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert!(
+        t.contains("train.jsonl:2") && t.contains("answers.text[0]"),
+        "{t}"
+    );
+    let rows = [rows[0], r#"{"id": "c", "question": "who ?", "context": "john lives in paris", "answers": {"text": [], "answer_start": []}}"#];
+    std::fs::write(d.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert!(
+        t.contains("train.jsonl:2") && t.contains("version_2_with_negative"),
+        "{t}"
+    );
+    std::fs::write(d.join("wide.toml"), config("doc_stride = 60\n")).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "wide.toml"]));
+    assert!(t.contains("`data.doc_stride` (60) must be less than"), "{t}");
+    std::fs::write(d.join("v2.toml"), config(
+            "doc_stride = 16\nversion_2_with_negative = true\nvalidation = \"train.jsonl\"\n",
+        ))
+        .unwrap();
+    let t = ok(bert_train(d, &["fine-tune", "--config", "v2.toml"]));
+    assert!(t.contains("exact_match"), "{t}");
+}
+
+/// The training losses logged in a metrics.csv, in order.
+fn train_losses(csv: &str) -> Vec<f64> {
+    csv.lines()
+        .filter(|l| l.contains(",train,"))
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect()
 }
 
 fn tiny_run_config(d: &Path, out: &str, extra: &str) -> PathBuf {
@@ -512,7 +616,10 @@ fn export_round_trip_matches_transformers() {
         let theirs = case["logits"].as_array().unwrap();
         assert_eq!(ours.len(), theirs.len());
         for (o, t) in ours.iter().zip(theirs) {
-            let a = flat(&o["logits"]);
+            let a = match task {
+                "question-answering" => flat(&json!([o["start_logits"], o["end_logits"]])),
+                _ => flat(&o["logits"]),
+            };
             let b = flat(t);
             assert_eq!(a.len(), b.len(), "{name}");
             let diff = a

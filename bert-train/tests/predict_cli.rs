@@ -287,6 +287,24 @@ fn every_task_writes_its_fields() {
     assert!(e > s && e <= context.len());
     assert_eq!(answer["text"], &context[s..e]);
 
+    // A context longer than a window is cut into overlapping windows, and the answer is the
+    // best span over all of them, its offsets into the whole context.
+    let long = "john smith lives in paris and mary in berlin . ".repeat(12);
+    run.input(&[&format!(
+        r#"{{"question": "where does john live ?", "context": "{long}"}}"#
+    )]);
+    let row = &run.ok(&["--max-seq-length", "32", "--doc-stride", "8"])[0];
+    let windows = row["start_logits"].as_array().unwrap();
+    assert!(windows.len() > 5, "{} windows", windows.len());
+    assert!(windows.iter().all(|w| w.as_array().unwrap().len() <= 32));
+    let answer = &row["answer"];
+    let (s, e) = (
+        answer["start"].as_u64().unwrap() as usize,
+        answer["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(answer["text"], &long[s..e]);
+    assert!(row["null_score"].is_number());
+
     let run = Run::with_model("multiple_choice");
     run.input(&[
         r#"{"context": "the cat sat on the", "choices": ["mat", "sun", "road"]}"#,

@@ -31,6 +31,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 import transformers
 from transformers import (
     AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -213,6 +214,154 @@ class ChoiceCollator:
         return batch
 
 
+def qa_rows(path):
+    """SQuAD JSON or JSONL questions as JSONL-style rows."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and "data" in doc:
+        rows = []
+        for article in doc["data"]:
+            for p in article["paragraphs"]:
+                for qa in p["qas"]:
+                    answers = [] if qa.get("is_impossible") else qa["answers"]
+                    rows.append({"id": qa["id"], "question": qa["question"], "context": p["context"],
+                                 "answers": {"text": [a["text"] for a in answers],
+                                             "answer_start": [a["answer_start"] for a in answers]}})
+        return rows
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def qa_label(offsets, sequence_ids, start_char, end_char):
+    """run_qa.py's training labels (first and last answer token, else [CLS]), with the scan kept
+    inside the window's context."""
+    context = [i for i, s in enumerate(sequence_ids) if s == 1]
+    first, last = context[0], context[-1]
+    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
+        return 0, 0
+    start = first
+    while start <= last and offsets[start][0] <= start_char:
+        start += 1
+    end = last
+    while end >= first and offsets[end][1] >= end_char:
+        end -= 1
+    return start - 1, end + 1
+
+
+def qa_data(config, tokenizer):
+    """Windows as run_qa.py makes them: the question (cut to max_query_length tokens, as BERT's
+    run_squad did), the context with truncation="only_second", a stride and overflowing tokens;
+    every window labelled (evaluation windows too, for the loss)."""
+    data = config["data"]
+    max_len = data.get("max_seq_length", 384)
+    stride = data.get("doc_stride", 128)
+    max_query = data.get("max_query_length", 64)
+    splits = read_splits(data, qa_rows)
+    encoded, windows = {}, {}
+    for split, rows in splits.items():
+        items, meta = [], []
+        for index, r in enumerate(rows):
+            question = r["question"].lstrip()
+            q = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+            if len(q["input_ids"]) > max_query:
+                question = question[: q["offset_mapping"][max_query - 1][1]]
+            enc = tokenizer(question, r["context"], truncation="only_second", max_length=max_len,
+                            stride=stride, return_overflowing_tokens=True,
+                            return_offsets_mapping=True)
+            answers = r["answers"]
+            for w in range(len(enc["input_ids"])):
+                seq = enc.sequence_ids(w)
+                offsets = enc["offset_mapping"][w]
+                if answers["text"]:
+                    s = answers["answer_start"][0]
+                    start, end = qa_label(offsets, seq, s, s + len(answers["text"][0]))
+                else:
+                    start, end = 0, 0
+                items.append({"input_ids": enc["input_ids"][w],
+                              "token_type_ids": enc["token_type_ids"][w],
+                              "attention_mask": enc["attention_mask"][w],
+                              "start_positions": start, "end_positions": end})
+                meta.append((index, [o if s == 1 else None for o, s in zip(offsets, seq)]))
+        encoded[split] = ListDataset(items)
+        windows[split] = (rows, meta)
+    return windows, encoded
+
+
+def qa_answers(rows, meta, starts, ends, data):
+    """run_qa.py's post-processing: n-best starts and ends per window, spans inside the context,
+    end >= start, at most max_answer_length tokens, best start + end logit over the windows of
+    a question; v2: the empty answer when the smallest null score beats it by the threshold."""
+    n_best = data.get("n_best_size", 20)
+    max_answer = data.get("max_answer_length", 30)
+    v2 = data.get("version_2_with_negative", False)
+    threshold = data.get("null_score_diff_threshold", 0.0)
+    best = {}
+    for (index, offsets), s_row, e_row in zip(meta, starts, ends):
+        n = len(offsets)
+        s_row, e_row = s_row[:n], e_row[:n]
+        entry = best.setdefault(index, {"null": None, "span": None})
+        null = float(s_row[0] + e_row[0])
+        entry["null"] = null if entry["null"] is None else min(entry["null"], null)
+        top_s = np.argsort(s_row)[-1 : -n_best - 1 : -1]
+        top_e = np.argsort(e_row)[-1 : -n_best - 1 : -1]
+        for s in top_s:
+            for e in top_e:
+                if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_answer:
+                    continue
+                score = float(s_row[s] + e_row[e])
+                if entry["span"] is None or score > entry["span"][0]:
+                    entry["span"] = (score, offsets[s][0], offsets[e][1])
+    predictions = {}
+    for index, r in enumerate(rows):
+        entry = best[index]
+        if entry["span"] is None:
+            predictions[r["id"]] = ""
+            continue
+        score, a, b = entry["span"]
+        text = r["context"][a:b]
+        predictions[r["id"]] = "" if v2 and entry["null"] - score > threshold else text
+    return predictions
+
+
+def official_squad(version_2):
+    """The official evaluation script, as the datasets 1.18.4 sdist ships it (fetched by
+    bert-train/tests/fixtures/qa/make_fixtures.py into the cache)."""
+    import importlib.util
+
+    cache = os.environ.get("BERT_RS_CACHE", os.path.expanduser("~/.cache/bert-rs"))
+    name = "squad_v2" if version_2 else "squad"
+    path = os.path.join(cache, "downloads", "squad-evaluate", name, "evaluate.py")
+    spec = importlib.util.spec_from_file_location(f"official_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def qa_metrics(rows, predictions, version_2):
+    official = official_squad(version_2)
+    if not version_2:
+        dataset = [{"paragraphs": [{"qas": [{"id": r["id"], "answers": [
+            {"text": t} for t in r["answers"]["text"]]}]}]} for r in rows]
+        return {k: v / 100 for k, v in official.evaluate(dataset, predictions).items()}
+    dataset = [{"paragraphs": [{"qas": [{"id": r["id"], "answers": r["answers"]}]}]} for r in rows]
+    exact, f1 = official.get_raw_scores(dataset, predictions)
+    scores = dict(official.make_eval_dict(exact, f1))
+    has = [r["id"] for r in rows if r["answers"]["text"]]
+    no = [r["id"] for r in rows if not r["answers"]["text"]]
+    if has:
+        official.merge_eval(scores, official.make_eval_dict(exact, f1, qid_list=has), "HasAns")
+    if no:
+        official.merge_eval(scores, official.make_eval_dict(exact, f1, qid_list=no), "NoAns")
+    out = {"exact_match": scores["exact"] / 100, "f1": scores["f1"] / 100}
+    for k in ["HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"]:
+        if k in scores:
+            out[k] = scores[k] / 100
+    return out
+
+
 def sequence_metrics(logits, gold, labels, regression):
     if regression:
         pred = logits[:, 0]
@@ -281,6 +430,10 @@ def main():
         labels, splits = choice_data(config, tokenizer)
         collator = ChoiceCollator(tokenizer)
         model = AutoModelForMultipleChoice.from_pretrained(model_dir)
+    elif task == "question-answering":
+        labels, splits = qa_data(config, tokenizer)
+        collator = DataCollatorWithPadding(tokenizer)
+        model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
     else:
         sys.exit(f"hf_trainer.py: task {task!r} is not compared here")
 
@@ -323,6 +476,7 @@ def main():
         batch = training_args.per_device_train_batch_size
         rows = steps * batch * training_args.gradient_accumulation_steps
     else:
+        # Training units: rows, windows (question answering) or questions (multiple choice).
         rows = len(splits["train"]) * int(training_args.num_train_epochs)
 
     eval_start = time.perf_counter()
@@ -333,6 +487,11 @@ def main():
         metrics = token_metrics(logits, gold, labels)
     elif task == "multiple-choice":
         metrics = {"accuracy": float(accuracy_score(gold, logits.argmax(-1)))}
+    elif task == "question-answering":
+        rows, meta = labels["validation"]
+        predictions = qa_answers(rows, meta, logits[0], logits[1], config["data"])
+        v2 = config["data"].get("version_2_with_negative", False)
+        metrics = qa_metrics(rows, predictions, v2)
     else:
         metrics = sequence_metrics(logits, gold, labels, regression)
     metrics["loss"] = float(output.metrics["test_loss"])

@@ -1,6 +1,6 @@
 //! Reading fine-tuning data: CSV / TSV / JSONL rows for sequence classification and regression,
 //! JSONL or CoNLL sentences for token classification, JSONL or SWAG CSV rows for multiple
-//! choice.
+//! choice, SQuAD JSON or JSONL questions for question answering.
 //!
 //! Every problem names the file, the line and the field. With [`OnBadRow::Skip`] a bad row is
 //! counted and kept in the returned [`BadRow`] list instead of stopping the read.
@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 mod choices;
+mod squad;
 
 pub use choices::{read_choice_examples, ChoiceColumns, ChoiceExample};
+pub use squad::{read_qa_examples, Answer, QaExample};
 
 /// A problem with a data file.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,16 @@ pub enum DataError {
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// An entry of a file that is one JSON document (SQuAD) is malformed.
+    #[error("{path}: {entry}: {message}")]
+    Entry {
+        /// The file.
+        path: PathBuf,
+        /// Where, as a path into the document (`data[0].paragraphs[2].qas[1]`).
+        entry: String,
         /// What is wrong, naming the field.
         message: String,
     },
@@ -92,7 +104,7 @@ pub enum OnBadRow {
 /// A row left out under [`OnBadRow::Skip`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRow {
-    /// 1-based line number.
+    /// 1-based line number; 0 for an entry of a one-document JSON file (the message names it).
     pub line: usize,
     /// Why.
     pub message: String,

@@ -63,11 +63,26 @@ impl TokenizedText {
         self.ids.is_empty()
     }
 
-    fn truncate(&mut self, len: usize) {
+    pub(crate) fn truncate(&mut self, len: usize) {
         self.ids.truncate(len);
         self.offsets.truncate(len);
         self.word_ids.truncate(len);
         self.literal.retain(|(i, _)| *i < len);
+    }
+
+    /// Tokens `start..end` (offsets and word indices unchanged: they still refer to the text).
+    pub(crate) fn slice(&self, start: usize, end: usize) -> TokenizedText {
+        TokenizedText {
+            ids: self.ids[start..end].to_vec(),
+            offsets: self.offsets[start..end].to_vec(),
+            word_ids: self.word_ids[start..end].to_vec(),
+            literal: self
+                .literal
+                .iter()
+                .filter(|(i, _)| (start..end).contains(i))
+                .map(|(i, text)| (i - start, text.clone()))
+                .collect(),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod chars;
 mod encoding;
 mod error;
 mod files;
+mod windows;
 mod wordpiece;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ use rustc_hash::FxHashSet;
 
 pub use encoding::{Encoding, TokenizedText, Truncation, TruncationStrategy};
 pub use error::TokenizerError;
+pub use windows::{window_ranges, WindowOptions};
 
 use basic::{BasicTokenizer, Scratch, Word};
 use wordpiece::{Piece, Vocab, WordPiece};
@@ -530,6 +532,26 @@ impl BertTokenizer {
         let mut first = self.tokenize_with_offsets(text);
         let mut second = text_pair.map(|t| self.tokenize_with_offsets(t));
         self.assemble(&mut first, second.as_mut(), truncation)
+    }
+
+    /// `[CLS] first [SEP] window [SEP]` for each window of `second` (see [`WindowOptions`]):
+    /// the encodings of extractive question answering over a long context. Offsets refer to
+    /// each text, as in [`Self::encode`].
+    pub fn encode_windows(
+        &self,
+        first: &str,
+        second: &str,
+        options: WindowOptions,
+    ) -> Result<Vec<Encoding>, TokenizerError> {
+        let mut first = self.tokenize_with_offsets(first);
+        let second = self.tokenize_with_offsets(second);
+        windows::assemble_windows(
+            &mut first,
+            &second,
+            options,
+            self.special_ids.cls,
+            self.special_ids.sep,
+        )
     }
 
     /// Truncates tokenized texts in place (if `truncation` is given) and assembles them into

@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bert_data::tokenizer::{
-    BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy,
+    BertTokenizer, Encoding, TokenizerOverrides, Truncation, TruncationStrategy, WindowOptions,
 };
 use bert_model::burn::prelude::{Device, Tensor};
 use bert_model::params::host_values;
@@ -18,6 +19,9 @@ use bert_model::{
 };
 use bert_train::metrics::entities;
 use bert_train::tasks::argmax;
+use bert_train::tasks::question_answering::answers::{self, AnswerOptions, Logits};
+use bert_train::tasks::question_answering::split_logits;
+use bert_train::tasks::question_answering::windows::{Question, Window};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
@@ -110,6 +114,34 @@ pub struct PredictArgs {
     /// Also write the full logits (fill-mask).
     #[arg(long)]
     pub raw: bool,
+    /// Question answering: windows and post-processing.
+    #[command(flatten)]
+    pub qa: QaArgs,
+}
+
+/// The options of `predict --task question-answering` (the reference scripts' defaults).
+#[derive(Args, Debug)]
+pub struct QaArgs {
+    /// Context tokens shared by consecutive windows of a long context (at most half of what a
+    /// window holds of the context).
+    #[arg(long, default_value_t = 128)]
+    pub doc_stride: usize,
+    /// Questions are cut to this many tokens.
+    #[arg(long, default_value_t = 64)]
+    pub max_query_length: usize,
+    /// The longest answer, in tokens.
+    #[arg(long, default_value_t = 30)]
+    pub max_answer_length: usize,
+    /// Starts and ends considered per window.
+    #[arg(long, default_value_t = 20)]
+    pub n_best_size: usize,
+    /// The model can say "no answer" (SQuAD v2): answer "" when the null score beats the best
+    /// span by more than --null-score-diff-threshold.
+    #[arg(long)]
+    pub version_2_with_negative: bool,
+    /// See --version-2-with-negative.
+    #[arg(long, default_value_t = 0.0)]
+    pub null_score_diff_threshold: f64,
 }
 
 /// One input line, encoded.
@@ -146,7 +178,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .unwrap_or(config.max_position_embeddings)
             .min(config.max_position_embeddings),
     };
-    let examples = read_examples(&args.input, task, &tokenizer, max_len)?;
+    if args.qa.max_answer_length == 0 || args.qa.n_best_size == 0 || args.qa.max_query_length == 0 {
+        bail!("--max-answer-length, --n-best-size and --max-query-length must be at least 1");
+    }
+    let examples = read_examples(&args.input, task, &tokenizer, max_len, &args.qa)?;
     let ctx = Ctx {
         examples: &examples,
         batch_size: args.batch_size,
@@ -155,6 +190,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         dir: &dir.to_string_lossy(),
         config: &config,
         raw: args.raw,
+        answers: AnswerOptions {
+            n_best_size: args.qa.n_best_size,
+            max_answer_length: args.qa.max_answer_length,
+            version_2_with_negative: args.qa.version_2_with_negative,
+            null_score_diff_threshold: args.qa.null_score_diff_threshold,
+        },
     };
     let outputs = match task {
         Task::Features => features(&ctx)?,
@@ -188,6 +229,7 @@ struct Ctx<'a> {
     dir: &'a str,
     config: &'a BertConfig,
     raw: bool,
+    answers: AnswerOptions,
 }
 
 /// `predict --task features`: encoder outputs: `last_hidden` and `pooled`.
@@ -323,27 +365,52 @@ fn token_classification(ctx: &Ctx) -> Result<Vec<Value>> {
     )
 }
 
-/// `predict --task question-answering`: start and end logits and the best answer span.
+/// `predict --task question-answering`: every window of a long context, post-processed as in
+/// evaluation: the answer, the null score, and each window's start and end logits.
 fn question_answering(ctx: &Ctx) -> Result<Vec<Value>> {
     let model = load::<BertForQuestionAnswering>(ctx.dir, ctx.device)?;
-    batched(
-        ctx,
-        |input| {
-            let out = model.forward(&input, None, OutputOptions::default());
-            (host(out.start_logits), host(out.end_logits))
-        },
-        |example, (starts, ends), r| {
-            let seq = starts.1[1];
-            let len = example.rows[0].len();
-            let start = &starts.0[r * seq..r * seq + len];
-            let end = &ends.0[r * seq..r * seq + len];
-            json!({
-                "start_logits": start,
-                "end_logits": end,
-                "answer": best_span(example, start, end),
-            })
-        },
-    )
+    let pad = ctx.tokenizer.special_ids().pad;
+    let rows: Vec<&Encoding> = ctx.examples.iter().flat_map(|e| &e.rows).collect();
+    let mut logits: Vec<Logits> = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ctx.batch_size) {
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> =
+            chunk.iter().map(|r| (r.ids.clone(), r.type_ids.clone())).collect();
+        let out = model.forward(
+            &BertInput::from_rows(&pairs, pad, ctx.device),
+            None,
+            OutputOptions::default(),
+        );
+        let lengths: Vec<usize> = chunk.iter().map(|r| r.len()).collect();
+        logits.extend(split_logits(out.start_logits, out.end_logits, &lengths));
+    }
+    let mut logits = logits.into_iter();
+    let mut outputs = Vec::with_capacity(ctx.examples.len());
+    for (index, example) in ctx.examples.iter().enumerate() {
+        let question = Arc::new(Question {
+            id: index.to_string(),
+            index,
+            line: index + 1,
+            context: example.texts.1.clone().unwrap_or_default(),
+            answers: Vec::new(),
+        });
+        let windows: Vec<Window> = example
+            .rows
+            .iter()
+            .map(|r| Window::new(&question, r.clone(), None))
+            .collect();
+        let ls: Vec<Logits> = logits.by_ref().take(windows.len()).collect();
+        let refs: Vec<&Window> = windows.iter().collect();
+        let prediction = answers::predict(&refs, &ls, ctx.answers);
+        let answer = &prediction.answer;
+        outputs.push(json!({
+            "answer": {"text": answer.text, "start": answer.start, "end": answer.end,
+                       "score": answer.score},
+            "null_score": prediction.null_score,
+            "start_logits": ls.iter().map(|l| &l.0).collect::<Vec<_>>(),
+            "end_logits": ls.iter().map(|l| &l.1).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(outputs)
 }
 
 /// `predict --task multiple-choice`: the logits and the best choice.
@@ -516,40 +583,6 @@ fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<V
         .collect()
 }
 
-/// SQuAD post-processing: the 20 best starts and ends, spans inside the context with
-/// end >= start and at most 30 tokens, ranked by start + end logit.
-fn best_span(example: &Example, start: &[f32], end: &[f32]) -> Value {
-    const N_BEST: usize = 20;
-    const MAX_ANSWER_TOKENS: usize = 30;
-    let enc = &example.rows[0];
-    let in_context = |i: usize| enc.sequence_ids.get(i) == Some(&Some(1));
-    let starts = top_k(start, N_BEST);
-    let ends = top_k(end, N_BEST);
-    let mut best: Option<(f32, usize, usize)> = None;
-    for &(s, _) in &starts {
-        for &(e, _) in &ends {
-            if !in_context(s) || !in_context(e) || e < s || e - s + 1 > MAX_ANSWER_TOKENS {
-                continue;
-            }
-            let score = start[s] + end[e];
-            if best.is_none_or(|(b, _, _)| score > b) {
-                best = Some((score, s, e));
-            }
-        }
-    }
-    let context: Vec<char> = example.texts.1.as_deref().unwrap_or("").chars().collect();
-    match best {
-        Some((score, s, e)) => {
-            let (char_start, char_end) = (enc.offsets[s].0, enc.offsets[e].1);
-            let text: String = context[char_start.min(context.len())..char_end.min(context.len())]
-                .iter()
-                .collect();
-            json!({"text": text, "start": char_start, "end": char_end, "score": score})
-        }
-        None => json!({"text": "", "start": 0, "end": 0, "score": null}),
-    }
-}
-
 fn softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = row.iter().map(|&x| (x - max).exp()).collect();
@@ -574,6 +607,7 @@ fn read_examples(
     task: Task,
     tokenizer: &BertTokenizer,
     max_len: usize,
+    qa: &QaArgs,
 ) -> Result<Vec<Example>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut examples = Vec::new();
@@ -588,11 +622,30 @@ fn read_examples(
         let Value::Object(fields) = value else {
             bail!("{}: expected a JSON object", at());
         };
-        let example = encode_example(fields, task, tokenizer, max_len)
+        let example = encode_example(fields, task, tokenizer, max_len, qa)
             .map_err(|e| anyhow!("{}: {e}", at()))?;
         examples.push(example);
     }
     Ok(examples)
+}
+
+/// The windows of a question over its context; the stride is at most half of what a window
+/// holds of the context.
+fn question_windows(
+    tokenizer: &BertTokenizer,
+    question: &str,
+    context: &str,
+    max_len: usize,
+    qa: &QaArgs,
+) -> Result<Vec<Encoding>> {
+    let question_tokens = tokenizer.tokenize_with_offsets(question).len();
+    let budget = max_len.saturating_sub(question_tokens.min(qa.max_query_length) + 3);
+    let options = WindowOptions {
+        max_length: max_len,
+        stride: qa.doc_stride.min(budget / 2),
+        max_first_length: Some(qa.max_query_length),
+    };
+    Ok(tokenizer.encode_windows(question, context, options)?)
 }
 
 fn text_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str> {
@@ -608,6 +661,7 @@ fn encode_example(
     task: Task,
     tokenizer: &BertTokenizer,
     max_len: usize,
+    qa: &QaArgs,
 ) -> Result<Example> {
     let truncation = |strategy| Truncation {
         max_length: max_len,
@@ -620,8 +674,8 @@ fn encode_example(
         Task::QuestionAnswering => {
             let question = text_field(&fields, "question")?;
             let context = text_field(&fields, "context")?;
-            let enc = encode(question, Some(context), TruncationStrategy::OnlySecond)?;
-            (vec![enc], (question.to_string(), Some(context.to_string())))
+            let rows = question_windows(tokenizer, question, context, max_len, qa)?;
+            (rows, (question.to_string(), Some(context.to_string())))
         }
         Task::MultipleChoice => {
             let context = text_field(&fields, "context")?;

@@ -30,6 +30,8 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     const DATA_KEYS: &'static [&'static str];
     /// The file formats it reads.
     const FORMATS: &'static [Format];
+    /// The default of `data.max_seq_length`.
+    const MAX_SEQ_LENGTH: usize = 128;
     /// The head, as transformers names it.
     type Model: HfModel + ModuleDisplay;
     /// The unit of batching: a row, the rows of all choices of an example, a window.
@@ -390,6 +392,8 @@ pub struct TaskInfo {
     pub formats: &'static [Format],
     /// The transformers class of its head.
     pub architecture: &'static str,
+    /// [`Task::MAX_SEQ_LENGTH`].
+    pub max_seq_length: usize,
 }
 
 /// The description of `T`.
@@ -400,6 +404,7 @@ pub fn info<T: Task>() -> TaskInfo {
         data_keys: T::DATA_KEYS,
         formats: T::FORMATS,
         architecture: <T::Model as HfModel>::ARCHITECTURE,
+        max_seq_length: T::MAX_SEQ_LENGTH,
     }
 }
 
@@ -436,6 +441,7 @@ tasks! {
     sequence_classification::SequenceClassification,
     token_classification::TokenClassification,
     multiple_choice::MultipleChoice,
+    question_answering::QuestionAnswering,
 }
 
 /// The description of the task named `name`.

@@ -464,12 +464,15 @@ impl Setup<'_> {
 /// `split: skipped N bad rows in FILE (first: line L: ...)`, when rows were skipped.
 fn skipped_note<F>(split: &Split<F>) -> Option<String> {
     let first = split.skipped.first()?;
+    let at = match first.line {
+        0 => String::new(),
+        line => format!("line {line}: "),
+    };
     Some(format!(
-        "{}: skipped {} bad rows in {} (first: line {}: {})",
+        "{}: skipped {} bad rows in {} (first: {at}{})",
         split.name,
         split.skipped.len(),
         split.path.display(),
-        first.line,
         first.message
     ))
 }

@@ -4,9 +4,11 @@
 //! otherwise) and Matthews correlation; regression: Pearson and Spearman correlation (and MSE);
 //! token classification: entity-level precision, recall and F1 with seqeval's default rules
 //! (conlleval chunking: an `I-` tag after `O` or after another type starts an entity), and
-//! token accuracy.
+//! token accuracy; question answering: the official SQuAD exact match and F1 ([`squad`]).
 
 use std::collections::BTreeMap;
+
+pub mod squad;
 
 /// Fraction of equal pairs (0 for empty input).
 pub fn accuracy<T: PartialEq>(pred: &[T], gold: &[T]) -> f64 {
