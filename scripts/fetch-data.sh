@@ -8,6 +8,7 @@
 #                                                               social_iqa, mmlu
 #   bigbench's disfl_qa, allennlp 0.9.0 wheel (Apache-2.0)    -> scripts/make_qa_data.py:
 #                                                               disfl-qa, squad-fixtures
+#   gensim 4.3.3 wheel (LGPL-2.1; its test data)             -> scripts/make_text_data.py: lee
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
@@ -60,5 +61,13 @@ if [ ! -f data/disfl-qa/test.jsonl ] || [ "$(cat data/QA_VERSION 2>/dev/null)" !
   "$PYTHON" scripts/make_qa_data.py --disfl-qa "$bb/disfl_qa/task.json" \
     --allennlp "$dl/allennlp-0.9.0-py3-none-any.whl" --out data
   echo "$QA_VERSION" > data/QA_VERSION
+fi
+gensim="$dl/gensim-4.3.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+[ -f "$gensim" ] || "$PYTHON" -m pip download --quiet --no-deps --only-binary :all: \
+  --platform manylinux_2_17_x86_64 --python-version 3.11 --dest "$dl" gensim==4.3.3
+TEXT_VERSION=2
+if [ ! -f data/lee/test.txt ] || [ "$(cat data/TEXT_VERSION 2>/dev/null)" != "$TEXT_VERSION" ]; then
+  "$PYTHON" scripts/make_text_data.py --gensim "$gensim" --out data
+  echo "$TEXT_VERSION" > data/TEXT_VERSION
 fi
 echo "fetch-data: ready in data/" >&2

@@ -686,12 +686,8 @@ impl FineTuneConfig {
             Some(name) if tasks::find(name).is_some() => return Some(name.to_string()),
             Some(other) => {
                 let known: Vec<&str> = tasks::all().iter().map(|t| t.name).collect();
-                let message = if LATER.contains(&other) {
-                    format!("`{other}` is not supported by fine-tune yet; supported: ")
-                } else {
-                    format!("unknown task `{other}`; expected one of ")
-                };
-                top.problem("task", format!("{message}{}", known.join(", ")));
+                let known = known.join(", ");
+                top.problem("task", format!("unknown task `{other}`; expected one of {known}"));
             }
             None => {
                 if !top.problems.iter().any(|p| p.contains("`task`")) {
@@ -712,10 +708,11 @@ impl FineTuneConfig {
             Some("tsv") => Some(Format::Tsv),
             Some("jsonl") => Some(Format::Jsonl),
             Some("conll") => Some(Format::Conll),
+            Some("text") => Some(Format::Text),
             Some(other) => {
                 s.problem(
                     "format",
-                    format!("unknown `{other}`; expected csv, tsv, jsonl or conll"),
+                    format!("unknown `{other}`; expected csv, tsv, jsonl, conll or text"),
                 );
                 None
             }
@@ -927,14 +924,6 @@ impl TaskFn for CheckTask<'_> {
     }
 }
 
-/// Tasks named in the BERT release that fine-tune does not train yet.
-const LATER: &[&str] = &[
-    "question-answering",
-    "masked-lm",
-    "pretraining",
-    "next-sentence",
-];
-
 /// `device` or `devices` of `[training]`: the main device and the list (one of the two keys).
 fn devices(s: &mut Section) -> (String, Vec<String>) {
     let one = s.string("device");
@@ -1097,10 +1086,11 @@ progress = "fancy"
         ] {
             assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
         }
-        let err = parse(&GOOD.replace("sequence-classification", "masked-lm"), &[])
+        let err = parse(&GOOD.replace("sequence-classification", "mlm"), &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not supported by fine-tune yet"), "{err}");
+        assert!(err.contains("unknown task `mlm`; expected one of"), "{err}");
+        assert!(err.contains("masked-lm, next-sentence, pretraining"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod builder;
 pub mod config;
+pub mod embed;
 pub mod export;
 pub mod metrics;
 pub mod optim;
@@ -70,6 +71,14 @@ pub enum TrainError {
     /// A checkpoint or run directory that cannot be used.
     #[error("{0}")]
     Run(String),
+    /// A file of a model directory that cannot be used (sentence-transformers' configs).
+    #[error("{path}: {message}")]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl TrainError {

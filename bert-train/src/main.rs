@@ -21,6 +21,8 @@ enum Command {
     /// Run a model (any BERT head) over a JSONL file: features, fill-mask, classification,
     /// tagging, question answering, multiple choice.
     Predict(commands::predict::PredictArgs),
+    /// Sentence embeddings of a JSONL file's texts, as sentence-transformers computes them.
+    Embed(commands::embed::EmbedArgs),
     /// Fine-tune a pretrained model on CSV/TSV/JSONL/CoNLL data (configs/*.toml).
     FineTune(commands::fine_tune::FineTuneArgs),
     /// Metrics of a fine-tuned model on the validation or test split of a config.
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Embed(args) => commands::embed::run(&args),
         Command::FineTune(args) => commands::fine_tune::run(&args),
         Command::Evaluate(args) => commands::fine_tune::evaluate(&args),
         Command::Export(args) => commands::fine_tune::export(&args),

@@ -30,11 +30,13 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 import transformers
 from transformers import (
+    AutoModelForMaskedLM,
     AutoModelForMultipleChoice,
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
+    DataCollatorForLanguageModeling,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     Trainer,
@@ -214,6 +216,53 @@ class ChoiceCollator:
         return batch
 
 
+def text_documents(path, line_by_line):
+    """Blank-line-separated documents (lines joined by spaces), or one text per line."""
+    documents, current = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            text = line.strip()
+            if line_by_line:
+                if text:
+                    documents.append(text)
+            elif text:
+                current.append(text)
+            elif current:
+                documents.append(" ".join(current))
+                current = []
+    if current:
+        documents.append(" ".join(current))
+    return documents
+
+
+def mlm_data(config, tokenizer):
+    """run_mlm.py's data: each document tokenized with [CLS] and [SEP], all concatenated and cut
+    into blocks of max_seq_length (the remainder dropped); or one row per line."""
+    data = config["data"]
+    max_len = data.get("max_seq_length", 128)
+    line_by_line = data.get("line_by_line", False)
+    splits = read_splits(data, lambda path: text_documents(path, line_by_line))
+    encoded = {}
+    for split, documents in splits.items():
+        if line_by_line:
+            items = [tokenizer(d, truncation=True, max_length=max_len,
+                               return_special_tokens_mask=True) for d in documents]
+        else:
+            ids, special = [], []
+            for d in documents:
+                enc = tokenizer(d, return_special_tokens_mask=True)
+                ids += enc["input_ids"]
+                special += enc["special_tokens_mask"]
+            total = len(ids) // max_len * max_len if len(ids) >= max_len else len(ids)
+            items = [{"input_ids": ids[i:i + max_len],
+                      "token_type_ids": [0] * len(ids[i:i + max_len]),
+                      "attention_mask": [1] * len(ids[i:i + max_len]),
+                      "special_tokens_mask": special[i:i + max_len]}
+                     for i in range(0, total, max_len)]
+        encoded[split] = ListDataset(items)
+    return None, encoded
+
+
 def qa_rows(path):
     """SQuAD JSON or JSONL questions as JSONL-style rows."""
     with open(path, encoding="utf-8") as f:
@@ -327,13 +376,26 @@ def qa_answers(rows, meta, starts, ends, data):
 
 
 def official_squad(version_2):
-    """The official evaluation script, as the datasets 1.18.4 sdist ships it (fetched by
-    bert-train/tests/fixtures/qa/make_fixtures.py into the cache)."""
+    """The official evaluation script, as the datasets 1.18.4 sdist ships it (downloaded from
+    PyPI into the cache once)."""
     import importlib.util
+    import subprocess
+    import tarfile
 
     cache = os.environ.get("BERT_RS_CACHE", os.path.expanduser("~/.cache/bert-rs"))
     name = "squad_v2" if version_2 else "squad"
     path = os.path.join(cache, "downloads", "squad-evaluate", name, "evaluate.py")
+    if not os.path.exists(path):
+        downloads = os.path.join(cache, "downloads")
+        sdist = os.path.join(downloads, "datasets-1.18.4.tar.gz")
+        if not os.path.exists(sdist):
+            subprocess.check_call([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                                   "--no-binary", ":all:", "--dest", downloads, "datasets==1.18.4"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with tarfile.open(sdist) as tar:
+            member = tar.extractfile(f"datasets-1.18.4/metrics/{name}/evaluate.py")
+            with open(path, "wb") as f:
+                f.write(member.read())
     spec = importlib.util.spec_from_file_location(f"official_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -430,6 +492,11 @@ def main():
         labels, splits = choice_data(config, tokenizer)
         collator = ChoiceCollator(tokenizer)
         model = AutoModelForMultipleChoice.from_pretrained(model_dir)
+    elif task == "masked-lm":
+        labels, splits = mlm_data(config, tokenizer)
+        collator = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=config["data"].get("mlm_probability", 0.15))
+        model = AutoModelForMaskedLM.from_pretrained(model_dir)
     elif task == "question-answering":
         labels, splits = qa_data(config, tokenizer)
         collator = DataCollatorWithPadding(tokenizer)
@@ -466,7 +533,15 @@ def main():
         args=training_args,
         train_dataset=splits["train"],
         data_collator=collator,
+        # Masked LM: keep the argmax, not [rows, seq, vocab] logits.
+        preprocess_logits_for_metrics=(lambda logits, _: logits.argmax(-1))
+        if task == "masked-lm" else None,
     )
+    before = None
+    if task == "masked-lm":
+        # Perplexity of the checkpoint (with its newly initialised head) before training.
+        loss = trainer.evaluate(splits["validation"])["eval_loss"]
+        before = {"loss": loss, "perplexity": math.exp(loss)}
     start = time.perf_counter()
     trained = trainer.train()
     train_seconds = time.perf_counter() - start
@@ -487,6 +562,10 @@ def main():
         metrics = token_metrics(logits, gold, labels)
     elif task == "multiple-choice":
         metrics = {"accuracy": float(accuracy_score(gold, logits.argmax(-1)))}
+    elif task == "masked-lm":
+        chosen = gold != -100
+        metrics = {"accuracy": float((logits[chosen] == gold[chosen]).mean()),
+                   "perplexity": math.exp(float(output.metrics["test_loss"]))}
     elif task == "question-answering":
         rows, meta = labels["validation"]
         predictions = qa_answers(rows, meta, logits[0], logits[1], config["data"])
@@ -500,6 +579,7 @@ def main():
         "config": args.config,
         "overrides": args.set,
         "metrics": metrics,
+        "metrics_before": before,
         "steps": steps,
         "train_seconds": train_seconds,
         "train_rows": rows,

@@ -3,7 +3,8 @@
 # from the same config files with the same overrides, and writes one results JSON per side and
 # task under experiments/finetune/results/. `table.py` turns them into RESULTS.md's table.
 #
-#   experiments/finetune/run.sh [sentiment|regression|ner|social-iqa ...]  (default: all four)
+#   experiments/finetune/run.sh [sentiment|regression|ner|social-iqa|disfl-qa|lee-mlm ...]
+#   (default: the first four)
 #
 # Nothing else should run on the machine meanwhile: both sides use every core.
 set -euo pipefail
@@ -31,14 +32,21 @@ declare -A CONFIG=(
   [regression]=configs/sentiment-regression.toml
   [ner]=configs/ner.toml
   [social-iqa]=configs/social-iqa.toml
+  [disfl-qa]=configs/disfl-qa.toml
+  [lee-mlm]=configs/lee-mlm.toml
 )
-declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1 [disfl-qa]=2 [lee-mlm]=3)
+# More overrides per task (QA: 600 training questions, windows of 256 tokens, stride 64).
+declare -A EXTRA=(
+  [disfl-qa]="data.max_train_rows=600 data.max_eval_rows=300 data.max_seq_length=256 data.doc_stride=64"
+)
 
 # SEED=N: both sides run with training.seed=N, and the results are named TASK-sN-{bert,hf}.
 for task in "${@:-sentiment regression ner social-iqa}"; do
   for task_name in $task; do
     config="${CONFIG[$task_name]}"
     sets=(--set "training.epochs=${EPOCHS[$task_name]}" --set training.checkpoint_every_steps=1000000)
+    for extra in ${EXTRA[$task_name]:-}; do sets+=(--set "$extra"); done
     name="$task_name"
     if [ -n "${SEED:-}" ]; then
       sets+=(--set "training.seed=$SEED")
@@ -47,15 +55,21 @@ for task in "${@:-sentiment regression ner social-iqa}"; do
     out="runs/compare-$name"
     rm -rf "$out-bert" "$out-hf"
     echo "== $name: bert-train"
+    before="{}"
+    if [ "$task_name" = lee-mlm ]; then
+      # Perplexity of the pretrained model (its new MLM head) before training.
+      before=$("$BIN" evaluate --config "$config" "${sets[@]}" --model models/all-MiniLM-L6-v2 \
+        --json | tail -1)
+    fi
     "$BIN" fine-tune --config "$config" "${sets[@]}" --set "output_dir=$out-bert" \
       | tee "$RESULTS/$name-bert.log" | grep -v '^step ' || true
-    python3 - "$out-bert" "$config" "$RESULTS/$name-bert.json" "${sets[@]}" <<'EOF'
+    python3 - "$out-bert" "$config" "$RESULTS/$name-bert.json" "$before" "${sets[@]}" <<'EOF'
 import json, sys
-out, config, dest, *sets = sys.argv[1:]
+out, config, dest, before, *sets = sys.argv[1:]
 train = json.load(open(f"{out}/train_results.json"))
 metrics = json.load(open(f"{out}/eval_results.json"))
-json.dump({"config": config, "overrides": sets[1::2], "metrics": metrics, **train},
-          open(dest, "w"), indent=2)
+json.dump({"config": config, "overrides": sets[1::2], "metrics": metrics,
+           "metrics_before": json.loads(before) or None, **train}, open(dest, "w"), indent=2)
 EOF
     echo "== $name: transformers Trainer"
     "$VENV/bin/python" experiments/finetune/hf_trainer.py --config "$config" "${sets[@]}" \

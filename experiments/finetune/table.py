@@ -12,6 +12,10 @@ ROWS = [
     ("regression", "sentiment score regression", "pearson"),
     ("ner", "tweet NER", "f1"),
     ("social-iqa", "multiple choice, Social IQa (3 answers)", "accuracy"),
+    ("disfl-qa", "extractive QA, Disfl-QA (SQuAD v2)", "exact_match"),
+    ("disfl-qa", "extractive QA, Disfl-QA (SQuAD v2)", "f1"),
+    ("lee-mlm", "masked LM, Lee news corpus", "perplexity"),
+    ("lee-mlm", "masked LM, Lee news corpus", "accuracy"),
 ]
 
 

@@ -1,6 +1,6 @@
 //! Reading fine-tuning data: CSV / TSV / JSONL rows for sequence classification and regression,
 //! JSONL or CoNLL sentences for token classification, JSONL or SWAG CSV rows for multiple
-//! choice, SQuAD JSON or JSONL questions for question answering.
+//! choice, SQuAD JSON or JSONL questions for question answering, raw text for language models.
 //!
 //! Every problem names the file, the line and the field. With [`OnBadRow::Skip`] a bad row is
 //! counted and kept in the returned [`BadRow`] list instead of stopping the read.
@@ -13,9 +13,11 @@ use serde_json::Value;
 
 mod choices;
 mod squad;
+mod text;
 
 pub use choices::{read_choice_examples, ChoiceColumns, ChoiceExample};
 pub use squad::{read_qa_examples, Answer, QaExample};
+pub use text::{read_documents, TextDocument};
 
 /// A problem with a data file.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,9 @@ pub enum Format {
     Jsonl,
     /// Whitespace-separated columns, one token per line, blank lines between sentences.
     Conll,
+    /// Raw text: documents separated by blank lines, or one text per line (language modelling;
+    /// never implied by a file name).
+    Text,
 }
 
 impl Format {
@@ -217,6 +222,11 @@ pub fn read_text_examples(
             line: 0,
             message: "CoNLL files hold token tags, not texts: use them for token-classification"
                 .into(),
+        }),
+        Format::Text => Err(DataError::Row {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "raw text has no labels: use it for masked-lm or pretraining".into(),
         }),
     }
 }
@@ -501,11 +511,11 @@ pub fn read_tagged_sentences(
                 })
             })?;
         }
-        Format::Csv | Format::Tsv => {
+        Format::Csv | Format::Tsv | Format::Text => {
             return Err(DataError::Row {
                 path: path.to_path_buf(),
                 line: 0,
-                message: "token classification reads CoNLL or JSONL files, not CSV/TSV".into(),
+                message: "token classification reads CoNLL or JSONL files".into(),
             })
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod console;
+pub mod embed;
 pub mod fine_tune;
 pub mod io;
 pub mod predict;

@@ -90,6 +90,25 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
         outputs: Vec<Self::Output>,
         labels: Option<&LabelSet>,
     ) -> Metrics;
+
+    /// Metrics that follow from the split's mean loss (perplexity); none by default.
+    fn loss_metrics(&self, _loss: f64, _metrics: &mut Metrics) {}
+}
+
+/// All metrics of a split: the task's, `loss` (the mean over features), and those that follow
+/// from the loss.
+pub fn split_metrics<T: Task>(
+    task: &T,
+    features: &[T::Feature],
+    outputs: Vec<T::Output>,
+    labels: Option<&LabelSet>,
+    loss_sum: f64,
+) -> Metrics {
+    let mut metrics = task.metrics(features, outputs, labels);
+    let loss = loss_sum / features.len().max(1) as f64;
+    metrics.insert("loss".into(), loss);
+    task.loss_metrics(loss, &mut metrics);
+    metrics
 }
 
 /// What [`Task::load`] needs.
@@ -318,9 +337,7 @@ pub fn evaluate<T: Task>(
         loss_sum += loss * rows as f64;
         outputs.extend(batch_outputs);
     }
-    let mut metrics = task.metrics(features, outputs, labels);
-    metrics.insert("loss".into(), loss_sum / features.len().max(1) as f64);
-    metrics
+    split_metrics(task, features, outputs, labels, loss_sum)
 }
 
 /// The `b`-th evaluation batch of `features` (file order) and its row count. Evaluation draws
@@ -442,6 +459,9 @@ tasks! {
     token_classification::TokenClassification,
     multiple_choice::MultipleChoice,
     question_answering::QuestionAnswering,
+    masked_lm::MaskedLm,
+    next_sentence::NextSentence,
+    pretraining::Pretraining,
 }
 
 /// The description of the task named `name`.

@@ -34,7 +34,7 @@ use super::loader::{EvalLoader, Position, StepLoader};
 use super::state::{write_metrics_csv, LogRow, TrainerState};
 use crate::config::FineTuneConfig;
 use crate::metrics::Metrics;
-use crate::tasks::Task;
+use crate::tasks::{split_metrics, Task};
 use crate::TrainError;
 
 /// How the loop ended.
@@ -445,12 +445,8 @@ impl<T: Task> StepLoop<'_, T> {
         let model = self.learner.model().valid();
         let (loss, outputs) = evaluate_batches::<T>(&model, &**loader)?;
         let features = loader.features();
-        let mut metrics = self
-            .ctx
-            .task
-            .metrics(features, outputs, self.ctx.labels.as_ref());
-        metrics.insert("loss".into(), loss / features.len().max(1) as f64);
-        Ok(metrics)
+        let labels = self.ctx.labels.as_ref();
+        Ok(split_metrics(&*self.ctx.task, features, outputs, labels, loss))
     }
 
     /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch).

@@ -1,0 +1,85 @@
+//! Raw text for language-model training: documents separated by blank lines, or one text per
+//! line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use super::{io_error, DataError};
+
+/// One text: a document (its lines joined by spaces) or a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextDocument {
+    /// The line it starts on (1-based).
+    pub line: usize,
+    /// Its text.
+    pub text: String,
+    /// Its lines, when read as a document (each is one sentence or line of it).
+    pub lines: Vec<String>,
+}
+
+/// Reads `path` as blank-line-separated documents, or with `line_by_line` one text per
+/// non-blank line. Lines that are not UTF-8 are errors naming the line.
+pub fn read_documents(path: &Path, line_by_line: bool) -> Result<Vec<TextDocument>, DataError> {
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut out = Vec::new();
+    let mut current: Option<TextDocument> = None;
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => DataError::Row {
+                path: path.to_path_buf(),
+                line: number,
+                message: "not UTF-8 text".into(),
+            },
+            _ => io_error(path)(e),
+        })?;
+        let text = line.trim();
+        if text.is_empty() {
+            out.extend(current.take());
+            continue;
+        }
+        if line_by_line {
+            out.push(TextDocument {
+                line: number,
+                text: text.to_string(),
+                lines: vec![text.to_string()],
+            });
+            continue;
+        }
+        let document = current.get_or_insert_with(|| TextDocument {
+            line: number,
+            text: String::new(),
+            lines: Vec::new(),
+        });
+        if !document.text.is_empty() {
+            document.text.push(' ');
+        }
+        document.text.push_str(text);
+        document.lines.push(text.to_string());
+    }
+    out.extend(current);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_blank_line_separated_or_one_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("text.txt");
+        std::fs::write(&path, "First line.\nSecond line.\n\n\n  Third.  \n").unwrap();
+        let documents = read_documents(&path, false).unwrap();
+        assert_eq!(documents.len(), 2);
+        assert_eq!(documents[0].text, "First line. Second line.");
+        assert_eq!(documents[0].lines.len(), 2);
+        assert_eq!((documents[1].line, documents[1].text.as_str()), (5, "Third."));
+        let lines = read_documents(&path, true).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].line, 2);
+        std::fs::write(&path, b"ok\n\xff\xfe\n").unwrap();
+        let error = read_documents(&path, false).unwrap_err().to_string();
+        assert!(error.contains(":2:") && error.contains("UTF-8"), "{error}");
+    }
+}

@@ -1,0 +1,443 @@
+//! `masked-lm`: masked language modelling on raw text (domain adaptation before fine-tuning),
+//! `BertForMaskedLM`, as transformers' run_mlm.py trains it.
+//!
+//! Text (`format = "text"`): documents separated by blank lines, each encoded as
+//! `[CLS] text [SEP]`, all of them concatenated and cut into blocks of `max_seq_length` tokens
+//! (the remainder dropped, unless it is the only block); with `line_by_line = true` each
+//! non-blank line is one row, cut to `max_seq_length`. Masking happens when a batch is
+//! gathered, from the batch's generator (seeded by the step: a resumed run masks what an
+//! uninterrupted one did; evaluation draws from a fixed stream): each token other than
+//! `[CLS]`/`[SEP]` is chosen with probability `mlm_probability` (with `whole_word_mask`, whole
+//! words are chosen until that share of the block's tokens is reached); a chosen token becomes
+//! `[MASK]` 80% of the time, a random token of the vocabulary 10%, and stays 10%, and only
+//! chosen tokens are predicted. Metrics: `perplexity` = exp(loss) and the `accuracy` of the
+//! predictions at the chosen tokens.
+
+use std::path::Path;
+
+use bert_data::batch::LabelSet;
+use bert_data::readers::{read_documents, BadRow, Format, TextDocument};
+use bert_data::{Encoding, Truncation, TruncationStrategy};
+use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
+use bert_model::rng::SplitMix64;
+use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
+
+use super::{load_splits, LoadContext, Task, TaskData};
+use crate::config::Section;
+use crate::metrics::Metrics;
+use crate::TrainError;
+
+/// The task and its options (keys of `[data]`).
+#[derive(Debug, Clone)]
+pub struct MaskedLm {
+    /// One row per line instead of packed blocks (false).
+    pub line_by_line: bool,
+    /// Share of tokens to predict (0.15).
+    pub mlm_probability: f64,
+    /// Choose whole words rather than single word pieces (false).
+    pub whole_word_mask: bool,
+}
+
+/// One block (or line) of tokens, before masking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Tokens that are never chosen: `[CLS]` and `[SEP]`.
+    pub special: Vec<bool>,
+    /// Tokens that start a word (word pieces after the first continue it).
+    pub word_start: Vec<bool>,
+    /// `[MASK]`'s id.
+    pub mask_id: u32,
+    /// The vocabulary size (random replacements are drawn below it).
+    pub vocab_size: u32,
+}
+
+/// Masked rows and their labels (-100 where nothing is predicted).
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    rows: Vec<(Vec<u32>, Vec<u32>)>,
+    labels: Vec<Vec<i64>>,
+}
+
+/// A padded batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Model inputs `[rows, seq]` (with the masks applied).
+    pub input: BertInput,
+    /// The original token where one is predicted, else -100 `[rows, seq]`.
+    pub labels: Tensor<2, Int>,
+}
+
+impl Task for MaskedLm {
+    const NAME: &'static str = "masked-lm";
+    const TOP_KEYS: &'static [&'static str] = &[];
+    const DATA_KEYS: &'static [&'static str] =
+        &["line_by_line", "mlm_probability", "whole_word_mask"];
+    const FORMATS: &'static [Format] = &[Format::Text];
+    type Model = BertForMaskedLM;
+    type Feature = Block;
+    type HostBatch = HostBatch;
+    type Batch = Batch;
+    /// Correct predictions and predicted tokens of a block.
+    type Output = (usize, usize);
+
+    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
+        Some(MaskedLm {
+            line_by_line: data.boolean("line_by_line").unwrap_or(false),
+            mlm_probability: mlm_probability(data),
+            whole_word_mask: data.boolean("whole_word_mask").unwrap_or(false),
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["perplexity", "accuracy"]
+    }
+
+    fn load(&self, context: &LoadContext) -> Result<TaskData<Block>, TrainError> {
+        let read = |path: &Path, limit: Option<usize>| {
+            let mut documents = read_documents(path, self.line_by_line)?;
+            documents.truncate(limit.unwrap_or(usize::MAX));
+            Ok((documents, Vec::<BadRow>::new()))
+        };
+        let featurize = |documents: Vec<TextDocument>, _: Option<&LabelSet>, _, path: &Path| {
+            self.blocks(context, documents, path)
+        };
+        load_splits(context, &read, None, None, &featurize)
+    }
+
+    fn model_config(&self, config: BertConfig, _labels: Option<&LabelSet>) -> BertConfig {
+        config
+    }
+
+    fn length(feature: &Block) -> usize {
+        feature.ids.len()
+    }
+
+    fn gather(&self, features: &[Block], indices: &[usize], rng: &mut SplitMix64) -> HostBatch {
+        let mut rows = Vec::with_capacity(indices.len());
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let (ids, row_labels) =
+                mask_block(&features[i], self.mlm_probability, self.whole_word_mask, rng);
+            rows.push((ids, vec![0; features[i].ids.len()]));
+            labels.push(row_labels);
+        }
+        HostBatch { rows, labels }
+    }
+
+    fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
+        let input = BertInput::from_rows(&host.rows, pad_id, device);
+        let labels = padded_labels(&host.labels, input.input_ids.dims(), device);
+        Batch { input, labels }
+    }
+
+    fn loss(&self, model: &BertForMaskedLM, batch: &Batch) -> Tensor<1> {
+        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::default());
+        out.loss.expect("labels were given")
+    }
+
+    fn predict(&self, model: &BertForMaskedLM, batch: &Batch) -> (f64, Vec<(usize, usize)>) {
+        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::default());
+        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+        let [n, seq, _] = out.logits.dims();
+        let predicted = int_values(out.logits.argmax(2).reshape([n, seq]));
+        let labels = int_values(batch.labels.clone());
+        let outputs = (0..n)
+            .map(|r| {
+                let row = r * seq..(r + 1) * seq;
+                let pairs = labels[row.clone()].iter().zip(&predicted[row]);
+                let chosen: Vec<(&i64, &i64)> = pairs.filter(|(l, _)| **l >= 0).collect();
+                (chosen.iter().filter(|(l, p)| l == p).count(), chosen.len())
+            })
+            .collect();
+        (loss, outputs)
+    }
+
+    fn metrics(&self, _: &[Block], outputs: Vec<(usize, usize)>, _: Option<&LabelSet>) -> Metrics {
+        let (correct, total) = outputs
+            .iter()
+            .fold((0, 0), |(c, t), (oc, ot)| (c + oc, t + ot));
+        let mut out = Metrics::new();
+        out.insert("accuracy".into(), correct as f64 / total.max(1) as f64);
+        out
+    }
+
+    fn loss_metrics(&self, loss: f64, metrics: &mut Metrics) {
+        metrics.insert("perplexity".into(), loss.exp());
+    }
+}
+
+impl MaskedLm {
+    /// The blocks of a split: packed documents, or one per line.
+    fn blocks(
+        &self,
+        context: &LoadContext,
+        documents: Vec<TextDocument>,
+        path: &Path,
+    ) -> Result<Vec<Block>, TrainError> {
+        let max_len = context.config.data.max_seq_length;
+        let tokenizer = context.tokenizer;
+        let special = tokenizer.special_ids();
+        let template = Block {
+            ids: Vec::new(),
+            special: Vec::new(),
+            word_start: Vec::new(),
+            mask_id: special.mask,
+            vocab_size: tokenizer.vocab_size() as u32,
+        };
+        let truncation = self.line_by_line.then_some(Truncation {
+            max_length: max_len,
+            strategy: TruncationStrategy::LongestFirst,
+        });
+        let mut encoded = Vec::with_capacity(documents.len());
+        for document in &documents {
+            let encoding = tokenizer
+                .encode(&document.text, None, truncation)
+                .map_err(|e| TrainError::Row {
+                    path: path.to_path_buf(),
+                    line: document.line,
+                    message: e.to_string(),
+                })?;
+            encoded.push(block_of(encoding, &template));
+        }
+        Ok(match self.line_by_line {
+            true => encoded,
+            false => pack(encoded, max_len, &template),
+        })
+    }
+}
+
+/// `data.mlm_probability` (0.15), which must be in (0, 1).
+pub fn mlm_probability(data: &mut Section) -> f64 {
+    let p = data.number("mlm_probability").unwrap_or(0.15);
+    if !(p > 0.0 && p < 1.0) {
+        data.problem("mlm_probability", "must be in (0, 1)");
+    }
+    p
+}
+
+/// Labels of rows padded with -100 to `[rows, seq]`.
+pub fn padded_labels(rows: &[Vec<i64>], [n, seq]: [usize; 2], device: &Device) -> Tensor<2, Int> {
+    let mut labels = vec![-100i64; n * seq];
+    for (r, row) in rows.iter().enumerate() {
+        labels[r * seq..r * seq + row.len()].copy_from_slice(row);
+    }
+    Tensor::from_data(TensorData::new(labels, [n, seq]), device)
+}
+
+/// Chooses the tokens of `block` to predict (never `[CLS]`/`[SEP]`): each with probability
+/// `probability`, or whole words up to that share with `whole_word`; a chosen token becomes
+/// `[MASK]` 80% of the time, a random token 10%, stays 10%. Returns the ids and the labels
+/// (the original token where chosen, else -100).
+pub fn mask_block(
+    block: &Block,
+    probability: f64,
+    whole_word: bool,
+    rng: &mut SplitMix64,
+) -> (Vec<u32>, Vec<i64>) {
+    let chosen: Vec<bool> = match whole_word {
+        true => whole_words(block, probability, rng),
+        false => block
+            .special
+            .iter()
+            .map(|&s| {
+                let draw = rng.uniform() <= probability;
+                !s && draw
+            })
+            .collect(),
+    };
+    let mut ids = block.ids.clone();
+    let mut labels = vec![-100i64; ids.len()];
+    for (i, &c) in chosen.iter().enumerate() {
+        if !c {
+            continue;
+        }
+        labels[i] = i64::from(block.ids[i]);
+        let roll = rng.uniform();
+        if roll <= 0.8 {
+            ids[i] = block.mask_id;
+        } else if roll <= 0.9 {
+            ids[i] = (rng.next_u64() % u64::from(block.vocab_size.max(1))) as u32;
+        }
+    }
+    (ids, labels)
+}
+
+/// Which tokens whole-word masking chooses: words in random order, each taken whole while the
+/// chosen tokens stay within `probability` of the block's length (at least one token).
+fn whole_words(block: &Block, probability: f64, rng: &mut SplitMix64) -> Vec<bool> {
+    let mut words: Vec<Vec<usize>> = Vec::new();
+    for (i, (&special, &start)) in block.special.iter().zip(&block.word_start).enumerate() {
+        if special {
+            continue;
+        }
+        match words.last_mut() {
+            Some(word) if !start && word.last() == Some(&(i - 1)) => word.push(i),
+            _ => words.push(vec![i]),
+        }
+    }
+    rng.shuffle(&mut words);
+    let budget = ((block.ids.len() as f64 * probability).round() as usize).max(1);
+    let mut chosen = vec![false; block.ids.len()];
+    let mut count = 0;
+    for word in words {
+        if count >= budget {
+            break;
+        }
+        if count + word.len() > budget {
+            continue;
+        }
+        count += word.len();
+        for i in word {
+            chosen[i] = true;
+        }
+    }
+    chosen
+}
+
+/// A block of one encoded text.
+pub fn block_of(encoding: Encoding, template: &Block) -> Block {
+    let word_start = encoding
+        .word_ids
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w.is_none() || i == 0 || encoding.word_ids[i - 1] != *w)
+        .collect();
+    Block {
+        special: encoding.special_tokens_mask.iter().map(|&s| s == 1).collect(),
+        ids: encoding.ids,
+        word_start,
+        ..template.clone()
+    }
+}
+
+/// Concatenates encoded documents and cuts blocks of `max_len` tokens; the remainder is
+/// dropped, unless all of it is shorter than one block.
+fn pack(documents: Vec<Block>, max_len: usize, template: &Block) -> Vec<Block> {
+    let mut all = template.clone();
+    for d in documents {
+        all.ids.extend(d.ids);
+        all.special.extend(d.special);
+        all.word_start.extend(d.word_start);
+    }
+    if all.ids.len() < max_len {
+        return if all.ids.is_empty() { vec![] } else { vec![all] };
+    }
+    (0..all.ids.len() / max_len)
+        .map(|b| {
+            let range = b * max_len..(b + 1) * max_len;
+            Block {
+                ids: all.ids[range.clone()].to_vec(),
+                special: all.special[range.clone()].to_vec(),
+                word_start: all.word_start[range].to_vec(),
+                ..template.clone()
+            }
+        })
+        .collect()
+}
+
+/// The values of an integer tensor, on the host.
+pub fn int_values<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::testing::{model, tiny};
+    use crate::tasks::{batch_rng, configure, evaluate};
+
+    const TEXT: &str = "the cat sat on the mat . the dog ran .\njohn lives in paris .\n\n\
+                        a big red cat sat on a mat , the dog sat .\n";
+
+    fn blocks(data_keys: &str) -> (MaskedLm, Vec<Block>, crate::tasks::testing::Tiny) {
+        let tiny = tiny("task = \"masked-lm\"", data_keys, &[("train.txt", TEXT)]);
+        let task: MaskedLm = configure(&tiny.config).unwrap();
+        let data = task.load(&tiny.context()).unwrap();
+        (task, data.train.features, tiny)
+    }
+
+    #[test]
+    fn documents_are_packed_into_full_blocks_and_lines_kept_apart() {
+        // Two documents of 16 + 2 and 13 + 2 tokens: 33 tokens, two blocks of 16 (the last
+        // token dropped). [SEP] [CLS] of the documents' seam fall in the second block.
+        let (_, packed, _) = blocks("format = \"text\"\n");
+        assert_eq!(packed.len(), 2);
+        assert!(packed.iter().all(|b| b.ids.len() == 16));
+        let specials = |b: &Block| b.special.iter().filter(|&&s| s).count();
+        assert_eq!((specials(&packed[0]), specials(&packed[1])), (1, 2));
+        let (_, lines, _) = blocks("format = \"text\"\nline_by_line = true\n");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].ids.len(), 7);
+    }
+
+    #[test]
+    fn masking_follows_the_80_10_10_rule_and_never_touches_special_tokens() {
+        let (task, features, _) = blocks("format = \"text\"\nmlm_probability = 0.3\n");
+        let (mut chosen, mut masked, mut kept, mut total) = (0, 0, 0, 0);
+        for step in 0..400 {
+            let mut rng = batch_rng(42, step, 0);
+            let host = task.gather(&features, &[0, 1], &mut rng);
+            for ((ids, _), (labels, block)) in host.rows.iter().zip(host.labels.iter().zip(&features)) {
+                for i in 0..ids.len() {
+                    total += usize::from(!block.special[i]);
+                    if labels[i] < 0 {
+                        assert_eq!(ids[i], block.ids[i]);
+                        continue;
+                    }
+                    assert!(!block.special[i], "a special token was chosen");
+                    chosen += 1;
+                    masked += usize::from(ids[i] == block.mask_id);
+                    kept += usize::from(ids[i] == block.ids[i]);
+                }
+            }
+        }
+        let share = chosen as f64 / total as f64;
+        assert!((share - 0.3).abs() < 0.02, "{share}");
+        let masked = masked as f64 / chosen as f64;
+        assert!((masked - 0.8).abs() < 0.03, "{masked}");
+        // "kept" includes random draws that hit the same token (1 in 21 here).
+        let kept = kept as f64 / chosen as f64;
+        assert!((kept - 0.1).abs() < 0.03, "{kept}");
+        // The same step masks the same way.
+        let a = task.gather(&features, &[0], &mut batch_rng(42, 7, 0));
+        let b = task.gather(&features, &[0], &mut batch_rng(42, 7, 0));
+        assert_eq!(a.rows, b.rows);
+    }
+
+    #[test]
+    fn whole_word_masking_takes_words_whole_up_to_the_budget() {
+        let block = Block {
+            ids: (0..10).collect(),
+            special: [true, false, false, false, false, false, false, false, false, true].to_vec(),
+            word_start: [true, true, false, false, true, true, false, true, true, true].to_vec(),
+            mask_id: 4,
+            vocab_size: 30,
+        };
+        for seed in 0..50 {
+            let chosen = whole_words(&block, 0.4, &mut SplitMix64(seed));
+            let count = chosen.iter().filter(|&&c| c).count();
+            assert!(count <= 4 && count >= 1, "{chosen:?}");
+            assert!(!chosen[0] && !chosen[9]);
+            // Words: [1,2,3], [4], [5,6], [7], [8]: all or none of each.
+            assert!(chosen[1] == chosen[2] && chosen[2] == chosen[3]);
+            assert_eq!(chosen[5], chosen[6]);
+        }
+    }
+
+    #[test]
+    fn evaluation_reports_perplexity_and_accuracy_over_predicted_tokens() {
+        let (task, features, tiny) = blocks("format = \"text\"\n");
+        let model = model(&task, &tiny, None);
+        let device = Device::default();
+        let first = evaluate(&task, &model, &features, 2, 0, None, &device);
+        let again = evaluate(&task, &model, &features, 2, 0, None, &device);
+        assert_eq!(first, again, "evaluation masks the same way every time");
+        assert!((first["perplexity"] - first["loss"].exp()).abs() < 1e-9);
+        assert!((0.0..=1.0).contains(&first["accuracy"]));
+    }
+}
