@@ -567,10 +567,10 @@ def main():
         metrics = {"accuracy": float((logits[chosen] == gold[chosen]).mean()),
                    "perplexity": math.exp(float(output.metrics["test_loss"]))}
     elif task == "question-answering":
-        rows, meta = labels["validation"]
-        predictions = qa_answers(rows, meta, logits[0], logits[1], config["data"])
+        questions, meta = labels["validation"]
+        predictions = qa_answers(questions, meta, logits[0], logits[1], config["data"])
         v2 = config["data"].get("version_2_with_negative", False)
-        metrics = qa_metrics(rows, predictions, v2)
+        metrics = qa_metrics(questions, predictions, v2)
     else:
         metrics = sequence_metrics(logits, gold, labels, regression)
     metrics["loss"] = float(output.metrics["test_loss"])

@@ -35,7 +35,7 @@ declare -A CONFIG=(
   [disfl-qa]=configs/disfl-qa.toml
   [lee-mlm]=configs/lee-mlm.toml
 )
-declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1 [disfl-qa]=2 [lee-mlm]=3)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1 [disfl-qa]=2 [lee-mlm]=2)
 # More overrides per task (QA: 600 training questions, windows of 256 tokens, stride 64).
 declare -A EXTRA=(
   [disfl-qa]="data.max_train_rows=600 data.max_eval_rows=300 data.max_seq_length=256 data.doc_stride=64"
