@@ -34,7 +34,7 @@ def runs(folder, name):
 
 def main():
     folder = sys.argv[1]
-    print("| task | metric | bert-train | Trainer | difference (points) "
+    print("| task | metric | bert-train | Trainer | difference (points; perplexity: relative) "
           "| bert-train train time | Trainer train time | bert-train seq/s | Trainer seq/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, title, metric in ROWS:
@@ -42,10 +42,12 @@ def main():
         label = "entity F1" if name == "ner" else metric
         for ours, theirs in pairs:
             a, b = ours["metrics"][metric], theirs["metrics"][metric]
+            # Perplexity is not in [0, 1]: its difference is relative.
+            diff = f"{100 * (a / b - 1):+.1f}%" if metric == "perplexity" else f"{100 * (a - b):+.2f}"
             seed = next((o.split("=")[1] for o in ours["overrides"] if "seed=" in o), "42")
             row_title = f"{title}, seed {seed}" if len(pairs) > 1 else title
             print(
-                f"| {row_title} | {label} | {a:.4f} | {b:.4f} | {100 * (a - b):+.2f} "
+                f"| {row_title} | {label} | {a:.4f} | {b:.4f} | {diff} "
                 f"| {ours['train_seconds']:.0f} s | {theirs['train_seconds']:.0f} s "
                 f"| {ours['train_rows_per_second']:.1f} | {theirs['train_rows_per_second']:.1f} |"
             )
