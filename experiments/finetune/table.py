@@ -56,10 +56,12 @@ def main():
             theirs = [t["metrics"][metric] for _, t in pairs]
             mean = lambda v: sum(v) / len(v)
             spread = lambda v: max(v) - min(v)
+            a, b = mean(ours), mean(theirs)
+            mean_diff = f"{100 * (a / b - 1):+.1f}%" if metric == "perplexity" else f"{100 * (a - b):+.2f}"
             print(
                 f"| {title}, mean of {len(pairs)} seeds (spread) | {label} "
                 f"| {mean(ours):.4f} ({spread(ours):.4f}) | {mean(theirs):.4f} ({spread(theirs):.4f}) "
-                f"| {100 * (mean(ours) - mean(theirs)):+.2f} | | | | |"
+                f"| {mean_diff} | | | | |"
             )
 
 
