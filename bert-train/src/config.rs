@@ -687,7 +687,10 @@ impl FineTuneConfig {
             Some(other) => {
                 let known: Vec<&str> = tasks::all().iter().map(|t| t.name).collect();
                 let known = known.join(", ");
-                top.problem("task", format!("unknown task `{other}`; expected one of {known}"));
+                top.problem(
+                    "task",
+                    format!("unknown task `{other}`; expected one of {known}"),
+                );
             }
             None => {
                 if !top.problems.iter().any(|p| p.contains("`task`")) {
@@ -1090,7 +1093,10 @@ progress = "fancy"
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown task `mlm`; expected one of"), "{err}");
-        assert!(err.contains("masked-lm, next-sentence, pretraining"), "{err}");
+        assert!(
+            err.contains("masked-lm, next-sentence, pretraining"),
+            "{err}"
+        );
     }
 
     #[test]

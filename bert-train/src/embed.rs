@@ -69,7 +69,9 @@ impl SentenceConfig {
         let mut config = SentenceConfig::default();
         let modules_path = dir.join("modules.json");
         if let Some(modules) = read_json(&modules_path)? {
-            let list = modules.as_array().ok_or_else(|| bad(&modules_path, "not a list"))?;
+            let list = modules
+                .as_array()
+                .ok_or_else(|| bad(&modules_path, "not a list"))?;
             for module in list {
                 let kind = module["type"].as_str().unwrap_or_default();
                 let folder = module["path"].as_str().unwrap_or_default();
@@ -199,7 +201,10 @@ impl Embedder {
             .attention_mask
             .clone()
             .unwrap_or_else(|| Tensor::<2, Int>::ones([n, seq], &self.device));
-        let states = self.model.forward(&input, OutputOptions::default()).last_hidden_state;
+        let states = self
+            .model
+            .forward(&input, OutputOptions::default())
+            .last_hidden_state;
         let pooled = pool(states, mask, self.config.pooling);
         let hidden = pooled.dims()[1];
         let values = host_values(pooled);
@@ -262,7 +267,8 @@ mod tests {
             TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, -6.0, 7.0, 8.0], [2, 2, 2]),
             &device,
         );
-        let mask = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 0], [2, 2]), &device);
+        let mask =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 0], [2, 2]), &device);
         let values = |p| host_values(pool(states.clone(), mask.clone(), p));
         assert_eq!(values(Pooling::Cls), [1.0, 2.0, 5.0, -6.0]);
         assert_eq!(values(Pooling::Mean), [2.0, 3.0, 5.0, -6.0]);
@@ -275,7 +281,10 @@ mod tests {
     fn the_directory_says_how_to_pool() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert_eq!(SentenceConfig::from_dir(d).unwrap(), SentenceConfig::default());
+        assert_eq!(
+            SentenceConfig::from_dir(d).unwrap(),
+            SentenceConfig::default()
+        );
         std::fs::write(
             d.join("modules.json"),
             r#"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -289,7 +298,11 @@ mod tests {
             r#"{"pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true}"#,
         )
         .unwrap();
-        std::fs::write(d.join("sentence_bert_config.json"), r#"{"max_seq_length": 256}"#).unwrap();
+        std::fs::write(
+            d.join("sentence_bert_config.json"),
+            r#"{"max_seq_length": 256}"#,
+        )
+        .unwrap();
         let config = SentenceConfig::from_dir(d).unwrap();
         assert_eq!(
             config,

@@ -26,7 +26,10 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn embeddings_equal_sentence_transformers() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/embed/embed.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/embed/embed.json"
+    );
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -51,7 +54,13 @@ fn embeddings_equal_sentence_transformers() {
             "--batch-size",
             "3",
         ];
-        args.extend(case["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()));
+        args.extend(
+            case["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap()),
+        );
         let out = embed(d, &args);
         assert!(out.status.success(), "{name}: {}", text(&out));
         let rows: Vec<Value> = std::fs::read_to_string(d.join("out.jsonl"))
@@ -80,12 +89,27 @@ fn embeddings_equal_sentence_transformers() {
 fn bad_input_names_the_line_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("in.jsonl"), "{\"text\": \"fine\"}\n{\"txt\": \"no\"}\n").unwrap();
+    std::fs::write(
+        d.join("in.jsonl"),
+        "{\"text\": \"fine\"}\n{\"txt\": \"no\"}\n",
+    )
+    .unwrap();
     let model = minilm();
-    let base = ["--model", model.to_str().unwrap(), "--input", "in.jsonl", "--output", "out.jsonl"];
+    let base = [
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        "in.jsonl",
+        "--output",
+        "out.jsonl",
+    ];
     let out = embed(d, &base);
     assert!(!out.status.success());
-    assert!(text(&out).contains("in.jsonl:2: missing field `text`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("in.jsonl:2: missing field `text`"),
+        "{}",
+        text(&out)
+    );
     assert!(!d.join("out.jsonl").exists());
     let mut args = base.to_vec();
     args.extend(["--pooling", "median"]);

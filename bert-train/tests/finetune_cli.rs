@@ -396,7 +396,14 @@ fn question_answering_short_real_run_learns() {
     // evaluate reads the saved model and makes the same windows: the same numbers.
     let out = ok(bert_train(
         d,
-        &["evaluate", "--model", "run/model", "--config", "run.toml", "--json"],
+        &[
+            "evaluate",
+            "--model",
+            "run/model",
+            "--config",
+            "run.toml",
+            "--json",
+        ],
     ));
     let again: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     for key in ["loss", "exact_match", "f1", "HasAns_f1", "NoAns_f1"] {
@@ -446,7 +453,10 @@ fn question_answering_config_and_row_errors() {
         t.contains("train.jsonl:2") && t.contains("answers.text[0]"),
         "{t}"
     );
-    let rows = [rows[0], r#"{"id": "c", "question": "who ?", "context": "john lives in paris", "answers": {"text": [], "answer_start": []}}"#];
+    let rows = [
+        rows[0],
+        r#"{"id": "c", "question": "who ?", "context": "john lives in paris", "answers": {"text": [], "answer_start": []}}"#,
+    ];
     std::fs::write(d.join("train.jsonl"), rows.join("\n") + "\n").unwrap();
     let t = failed(bert_train(d, &["fine-tune", "--config", "run.toml"]));
     assert!(
@@ -455,11 +465,15 @@ fn question_answering_config_and_row_errors() {
     );
     std::fs::write(d.join("wide.toml"), config("doc_stride = 60\n")).unwrap();
     let t = failed(bert_train(d, &["fine-tune", "--config", "wide.toml"]));
-    assert!(t.contains("`data.doc_stride` (60) must be less than"), "{t}");
-    std::fs::write(d.join("v2.toml"), config(
-            "doc_stride = 16\nversion_2_with_negative = true\nvalidation = \"train.jsonl\"\n",
-        ))
-        .unwrap();
+    assert!(
+        t.contains("`data.doc_stride` (60) must be less than"),
+        "{t}"
+    );
+    std::fs::write(
+        d.join("v2.toml"),
+        config("doc_stride = 16\nversion_2_with_negative = true\nvalidation = \"train.jsonl\"\n"),
+    )
+    .unwrap();
     let t = ok(bert_train(d, &["fine-tune", "--config", "v2.toml"]));
     assert!(t.contains("exact_match"), "{t}");
 }
@@ -494,7 +508,10 @@ fn masked_lm_short_real_run_learns_and_resumes_exactly() {
     };
     std::fs::write(d.join("run.toml"), config("run")).unwrap();
     let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
-    assert!(t.contains("new head initialised") && t.contains("cls.predictions"), "{t}");
+    assert!(
+        t.contains("new head initialised") && t.contains("cls.predictions"),
+        "{t}"
+    );
     let csv = std::fs::read_to_string(d.join("run/metrics.csv")).unwrap();
     assert!(
         csv.starts_with("step,epoch,split,loss,learning_rate,perplexity,accuracy\n"),
@@ -504,8 +521,14 @@ fn masked_lm_short_real_run_learns_and_resumes_exactly() {
     // From about ln(30522) = 10.3 for the new head (measured: 10.0 -> 6.9).
     assert!(losses[losses.len() - 1] < losses[0] - 1.0, "{losses:?}");
     let eval = read_json(&d.join("run/eval_results.json"));
-    let (loss, perplexity) = (eval["loss"].as_f64().unwrap(), eval["perplexity"].as_f64().unwrap());
-    assert!((perplexity - loss.exp()).abs() < 1e-6 * perplexity, "{eval}");
+    let (loss, perplexity) = (
+        eval["loss"].as_f64().unwrap(),
+        eval["perplexity"].as_f64().unwrap(),
+    );
+    assert!(
+        (perplexity - loss.exp()).abs() < 1e-6 * perplexity,
+        "{eval}"
+    );
 
     let cut = d.join("cut/checkpoints/step-4");
     std::fs::create_dir_all(&cut).unwrap();
@@ -514,10 +537,16 @@ fn masked_lm_short_real_run_learns_and_resumes_exactly() {
         std::fs::copy(entry.path(), cut.join(entry.file_name())).unwrap();
     }
     std::fs::write(d.join("cut.toml"), config("cut")).unwrap();
-    let t = ok(bert_train(d, &["fine-tune", "--config", "cut.toml", "--resume"]));
+    let t = ok(bert_train(
+        d,
+        &["fine-tune", "--config", "cut.toml", "--resume"],
+    ));
     assert!(t.contains("resumed from step 4"), "{t}");
     assert_eq!(read_json(&d.join("cut/eval_results.json")), eval);
-    assert_eq!(std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap(), csv);
+    assert_eq!(
+        std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap(),
+        csv
+    );
 }
 
 /// Pre-training a tiny BERT from scratch (masked LM + next sentence) on 40 news documents, and

@@ -16,17 +16,23 @@ use bert_model::{
 use serde_json::Value;
 
 fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bert-model/tests/fixtures/model").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bert-model/tests/fixtures/model")
+        .join(name)
 }
 
 /// The fixture model `name` without dropout, on an autodiff CPU device.
 fn load<M: HfModel>(name: &str, device: &Device) -> M {
     let dir = fixture_dir(name);
-    let overrides = serde_json::json!({"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0});
-    let config = BertConfig::from_file_with(dir.join("config.json"), overrides.as_object().unwrap())
-        .unwrap();
+    let overrides =
+        serde_json::json!({"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0});
+    let config =
+        BertConfig::from_file_with(dir.join("config.json"), overrides.as_object().unwrap())
+            .unwrap();
     let checkpoint = Checkpoint::open_dir(&dir).unwrap();
-    from_checkpoint::<M>(&config, &checkpoint, device, 0).unwrap().0
+    from_checkpoint::<M>(&config, &checkpoint, device, 0)
+        .unwrap()
+        .0
 }
 
 fn ints(v: &Value) -> (Vec<i64>, [usize; 2]) {
@@ -45,7 +51,12 @@ fn int2(v: &Value, device: &Device) -> Tensor<2, Int> {
 }
 
 fn int1(v: &Value, device: &Device) -> Tensor<1, Int> {
-    let flat: Vec<i64> = v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+    let flat: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
     let n = flat.len();
     Tensor::from_data(TensorData::new(flat, [n]), device)
 }
@@ -81,19 +92,32 @@ fn compare(case: &Value, name: &str, ours: Vec<f32>) {
 
 /// The gradient of `param`, flattened.
 fn grad_of<const D: usize>(param: &Param<Tensor<D>>, grads: &Gradients) -> Vec<f32> {
-    host_values(param.val().grad(grads).expect("the parameter has a gradient"))
+    host_values(
+        param
+            .val()
+            .grad(grads)
+            .expect("the parameter has a gradient"),
+    )
 }
 
 /// The encoder tensors every case checks.
 fn check_encoder(case: &Value, bert: &BertModel, grads: &Gradients) {
     let e = &bert.embeddings;
-    compare(case, "bert.embeddings.LayerNorm.weight", grad_of(&e.layer_norm.gamma, grads));
+    compare(
+        case,
+        "bert.embeddings.LayerNorm.weight",
+        grad_of(&e.layer_norm.gamma, grads),
+    );
     let query = &bert.layers[0].attention.query.weight;
     // torch stores Linear weights [out, in]; burn's are [in, out].
     let q = param_t(query, grads);
     compare(case, "bert.encoder.layer.0.attention.self.query.weight", q);
     let bias = bert.layers[1].output.bias.as_ref().unwrap();
-    compare(case, "bert.encoder.layer.1.output.dense.bias", grad_of(bias, grads));
+    compare(
+        case,
+        "bert.encoder.layer.1.output.dense.bias",
+        grad_of(bias, grads),
+    );
 }
 
 /// The gradient of a burn Linear weight `[in, out]` in torch's layout `[out, in]`.
@@ -102,7 +126,10 @@ fn param_t(param: &Param<Tensor<2>>, grads: &Gradients) -> Vec<f32> {
 }
 
 fn fixture() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grads/grads.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grads/grads.json"
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v.as_array().unwrap().clone()
 }
@@ -114,7 +141,11 @@ fn case(name: &str) -> Value {
 fn close_loss(case: &Value, loss: Tensor<1>) {
     let ours = loss.into_scalar::<f32>() as f64;
     let theirs = case["loss"].as_f64().unwrap();
-    assert!((ours - theirs).abs() < 1e-4, "{}: loss {ours} vs {theirs}", case["name"]);
+    assert!(
+        (ours - theirs).abs() < 1e-4,
+        "{}: loss {ours} vs {theirs}",
+        case["name"]
+    );
 }
 
 #[test]
@@ -123,13 +154,21 @@ fn masked_lm_gradients_match_transformers() {
     let case = case("masked_lm");
     let model: BertForMaskedLM = load("masked_lm", &device);
     let labels = int2(&case["labels"], &device);
-    let out = model.forward(&input(&case, &device), Some(labels), OutputOptions::default());
+    let out = model.forward(
+        &input(&case, &device),
+        Some(labels),
+        OutputOptions::default(),
+    );
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);
     let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);
     compare(&case, "bert.embeddings.word_embeddings.weight", words);
-    compare(&case, "cls.predictions.bias", grad_of(&model.cls.bias, &grads));
+    compare(
+        &case,
+        "cls.predictions.bias",
+        grad_of(&model.cls.bias, &grads),
+    );
     let dense = param_t(&model.cls.transform.weight, &grads);
     compare(&case, "cls.predictions.transform.dense.weight", dense);
     check_encoder(&case, &model.bert, &grads);
@@ -140,14 +179,25 @@ fn pretraining_gradients_match_transformers() {
     let device = Device::default().autodiff();
     let case = case("pretraining");
     let model: BertForPreTraining = load("pretraining", &device);
-    let labels = (int2(&case["labels"], &device), int1(&case["next_sentence_label"], &device));
-    let out = model.forward(&input(&case, &device), Some(labels), OutputOptions::default());
+    let labels = (
+        int2(&case["labels"], &device),
+        int1(&case["next_sentence_label"], &device),
+    );
+    let out = model.forward(
+        &input(&case, &device),
+        Some(labels),
+        OutputOptions::default(),
+    );
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);
     let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);
     compare(&case, "bert.embeddings.word_embeddings.weight", words);
-    compare(&case, "cls.predictions.bias", grad_of(&model.predictions.bias, &grads));
+    compare(
+        &case,
+        "cls.predictions.bias",
+        grad_of(&model.predictions.bias, &grads),
+    );
     let nsp = param_t(&model.seq_relationship.weight, &grads);
     compare(&case, "cls.seq_relationship.weight", nsp);
     check_encoder(&case, &model.bert, &grads);
@@ -159,12 +209,20 @@ fn sequence_classification_gradients_match_transformers() {
     let case = case("sequence_classification");
     let model: BertForSequenceClassification = load("sequence_classification", &device);
     let labels = SequenceLabels::Classes(int1(&case["labels"], &device));
-    let out = model.forward(&input(&case, &device), Some(labels), OutputOptions::default());
+    let out = model.forward(
+        &input(&case, &device),
+        Some(labels),
+        OutputOptions::default(),
+    );
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);
     let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);
     compare(&case, "bert.embeddings.word_embeddings.weight", words);
-    compare(&case, "classifier.weight", param_t(&model.classifier.weight, &grads));
+    compare(
+        &case,
+        "classifier.weight",
+        param_t(&model.classifier.weight, &grads),
+    );
     check_encoder(&case, &model.bert, &grads);
 }

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bert_data::readers::{read_qa_examples, OnBadRow};
+use bert_data::readers::{Answer, QaExample};
 use bert_data::{BertTokenizer, TokenizerOverrides, WindowOptions};
 use bert_train::metrics::squad::{self, normalize_answer, squad_metrics, Version};
 use bert_train::tasks::question_answering::answers::{predict, AnswerOptions, Logits};
 use bert_train::tasks::question_answering::windows::{windows, Question, Window};
-use bert_data::readers::{Answer, QaExample};
 use serde_json::Value;
 
 mod common;
@@ -58,7 +58,11 @@ fn examples(f: &Value) -> Vec<QaExample> {
 }
 
 fn ints(v: &Value) -> Vec<u64> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 fn offsets(v: &Value) -> Vec<Option<(usize, usize)>> {
@@ -66,8 +70,12 @@ fn offsets(v: &Value) -> Vec<Option<(usize, usize)>> {
         .unwrap()
         .iter()
         .map(|o| {
-            o.as_array()
-                .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
+            o.as_array().map(|p| {
+                (
+                    p[0].as_u64().unwrap() as usize,
+                    p[1].as_u64().unwrap() as usize,
+                )
+            })
         })
         .collect()
 }
@@ -90,7 +98,8 @@ fn windows_and_labels_match_transformers() {
         let stride = setting["stride"].as_u64().unwrap() as usize;
         let reference = setting["questions"].as_array().unwrap();
         for (i, (example, theirs)) in questions.iter().zip(reference).enumerate() {
-            let ours = windows(&tokenizer, example.clone(), i, options(max_length, stride)).unwrap();
+            let ours =
+                windows(&tokenizer, example.clone(), i, options(max_length, stride)).unwrap();
             let theirs = theirs.as_array().unwrap();
             let what = format!("{} at {max_length}/{stride}", example.id);
             assert_eq!(ours.len(), theirs.len(), "{what}: windows");
@@ -99,7 +108,11 @@ fn windows_and_labels_match_transformers() {
                 assert_eq!(ids, ints(&b["ids"]), "{what} window {w}: ids");
                 let types: Vec<u64> = a.type_ids.iter().map(|&x| x as u64).collect();
                 assert_eq!(types, ints(&b["type_ids"]), "{what} window {w}: type ids");
-                assert_eq!(a.context_offsets, offsets(&b["offsets"]), "{what} window {w}");
+                assert_eq!(
+                    a.context_offsets,
+                    offsets(&b["offsets"]),
+                    "{what} window {w}"
+                );
                 assert_eq!(
                     (a.start as u64, a.end as u64),
                     (b["start"].as_u64().unwrap(), b["end"].as_u64().unwrap()),
@@ -122,7 +135,11 @@ fn reference_windows(f: &Value, case: &Value) -> Vec<(Vec<Window>, Vec<Logits>)>
     let per_question = setting["questions"].as_array().unwrap();
     let logits = case["logits"].as_array().unwrap();
     let floats = |v: &Value| -> Vec<f32> {
-        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
     };
     questions
         .iter()
@@ -177,7 +194,12 @@ fn post_processing_and_metrics_match_run_qa_and_the_official_scripts() {
         for ((windows, logits), want) in reference_windows(&f, case).iter().zip(expected) {
             let refs: Vec<&Window> = windows.iter().collect();
             let got = predict(&refs, logits, options).answer.text;
-            assert_eq!(got, want.as_str().unwrap(), "{} ({options:?})", windows[0].question.id);
+            assert_eq!(
+                got,
+                want.as_str().unwrap(),
+                "{} ({options:?})",
+                windows[0].question.id
+            );
             let golds = windows[0].question.answers.clone();
             if v2 || !golds.is_empty() {
                 scored.push((golds, got));
@@ -189,7 +211,11 @@ fn post_processing_and_metrics_match_run_qa_and_the_official_scripts() {
         assert_eq!(ours.len(), theirs.len(), "{ours:?} vs {theirs:?}");
         for (name, value) in theirs {
             let diff = (ours[name] - value.as_f64().unwrap()).abs();
-            assert!(diff < 1e-12, "{name}: ours {}, official {value}", ours[name]);
+            assert!(
+                diff < 1e-12,
+                "{name}: ours {}, official {value}",
+                ours[name]
+            );
         }
     }
 }
@@ -202,12 +228,26 @@ fn answer_pairs_score_as_the_official_scripts_score_them() {
         let prediction = case["prediction"].as_str().unwrap();
         assert_eq!(normalize_answer(gold), case["normalized"].as_str().unwrap());
         let v1 = squad::score(&[gold.to_string()], prediction, Version::V1);
-        assert_eq!(v1.0, case["v1_exact"].as_f64().unwrap(), "{gold:?} / {prediction:?}");
-        assert!((v1.1 - case["v1_f1"].as_f64().unwrap()).abs() < 1e-12, "{gold:?}");
+        assert_eq!(
+            v1.0,
+            case["v1_exact"].as_f64().unwrap(),
+            "{gold:?} / {prediction:?}"
+        );
+        assert!(
+            (v1.1 - case["v1_f1"].as_f64().unwrap()).abs() < 1e-12,
+            "{gold:?}"
+        );
         let v2_exact = squad::exact(gold, prediction);
         let v2_f1 = squad::f1(gold, prediction, Version::V2);
-        assert_eq!(v2_exact, case["v2_exact"].as_f64().unwrap(), "{gold:?} / {prediction:?}");
-        assert!((v2_f1 - case["v2_f1"].as_f64().unwrap()).abs() < 1e-12, "{gold:?}");
+        assert_eq!(
+            v2_exact,
+            case["v2_exact"].as_f64().unwrap(),
+            "{gold:?} / {prediction:?}"
+        );
+        assert!(
+            (v2_f1 - case["v2_f1"].as_f64().unwrap()).abs() < 1e-12,
+            "{gold:?}"
+        );
     }
 }
 
@@ -221,7 +261,11 @@ fn gold_answers_are_recovered_from_their_window_tokens() {
     let mut checked = 0;
     for file in ["squad.json", "quoref_sample.json"] {
         let path = dir.join(file);
-        assert!(path.is_file(), "{} missing (run scripts/fetch-data.sh)", path.display());
+        assert!(
+            path.is_file(),
+            "{} missing (run scripts/fetch-data.sh)",
+            path.display()
+        );
         let read = read_qa_examples(&path, OnBadRow::Error).unwrap();
         assert!(!read.rows.is_empty());
         for (max_length, stride) in [(384, 128), (128, 32), (64, 16), (48, 4)] {

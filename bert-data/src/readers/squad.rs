@@ -75,8 +75,8 @@ fn read_squad(
         skipped: Vec::new(),
     };
     for (a, article) in articles.iter().enumerate() {
-        let paragraphs = list(article, "paragraphs")
-            .map_err(|m| entry_error(format!("data[{a}]"), m))?;
+        let paragraphs =
+            list(article, "paragraphs").map_err(|m| entry_error(format!("data[{a}]"), m))?;
         for (p, paragraph) in paragraphs.iter().enumerate() {
             let at = format!("data[{a}].paragraphs[{p}]");
             let context = string(paragraph, "context").map_err(|m| entry_error(at.clone(), m))?;
@@ -151,11 +151,9 @@ fn jsonl_row(line: usize, row: &Value) -> Result<QaExample, String> {
                 })
                 .collect::<Result<_, _>>()?
         }
-        Some(other) => {
-            return Err(format!(
-                "field `answers` must be {{\"text\": [...], \"answer_start\": [...]}}, found {other}"
-            ))
-        }
+        Some(other) => return Err(format!(
+            "field `answers` must be {{\"text\": [...], \"answer_start\": [...]}}, found {other}"
+        )),
     };
     Ok(QaExample {
         line,
@@ -219,7 +217,9 @@ fn string_list(value: Option<&Value>, name: &str) -> Result<Vec<String>, String>
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(format!("field `{name}`: every item must be a string, found {other}")),
+                other => Err(format!(
+                    "field `{name}`: every item must be a string, found {other}"
+                )),
             })
             .collect(),
         Some(other) => Err(format!("field `{name}` must be a list, found {other}")),
@@ -263,14 +263,22 @@ mod tests {
     #[test]
     fn squad_json_counts_characters_and_names_the_entry_of_a_bad_answer() {
         let (_dir, path) = write(SQUAD, "json");
-        let error = read_qa_examples(&path, OnBadRow::Error).unwrap_err().to_string();
+        let error = read_qa_examples(&path, OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("data[0].paragraphs[0].qas[2]"), "{error}");
         assert!(error.contains("not at character 1"), "{error}");
         let read = read_qa_examples(&path, OnBadRow::Skip).unwrap();
         assert_eq!(read.rows.len(), 2);
         assert_eq!(read.skipped.len(), 1);
         // "Zoë" is 3 characters (4 bytes): "Paris" starts at character 13.
-        assert_eq!(read.rows[0].answers, [Answer { text: "Paris".into(), start: 13 }]);
+        assert_eq!(
+            read.rows[0].answers,
+            [Answer {
+                text: "Paris".into(),
+                start: 13
+            }]
+        );
         assert_eq!(read.rows[0].answers[0].end(), 18);
         assert!(read.rows[1].answers.is_empty());
     }
@@ -281,8 +289,13 @@ mod tests {
                     {\"question\": \"Who?\", \"context\": \"In Rome.\", \"answers\": {\"text\": [], \"answer_start\": []}}\n\
                     {\"question\": \"What?\", \"context\": \"In Rome.\", \"answers\": {\"text\": [\"Rome\"], \"answer_start\": [2]}}\n";
         let (_dir, path) = write(rows, "jsonl");
-        let error = read_qa_examples(&path, OnBadRow::Error).unwrap_err().to_string();
-        assert!(error.contains(":3:") && error.contains("answers.text[0]"), "{error}");
+        let error = read_qa_examples(&path, OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(":3:") && error.contains("answers.text[0]"),
+            "{error}"
+        );
         let read = read_qa_examples(&path, OnBadRow::Skip).unwrap();
         assert_eq!(read.rows.len(), 2);
         assert_eq!(read.rows[1].id, "2");

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(documents.len(), 2);
         assert_eq!(documents[0].text, "First line. Second line.");
         assert_eq!(documents[0].lines.len(), 2);
-        assert_eq!((documents[1].line, documents[1].text.as_str()), (5, "Third."));
+        assert_eq!(
+            (documents[1].line, documents[1].text.as_str()),
+            (5, "Third.")
+        );
         let lines = read_documents(&path, true).unwrap();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1].line, 2);

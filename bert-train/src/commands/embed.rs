@@ -80,8 +80,8 @@ fn read_rows(path: &PathBuf) -> Result<Vec<(Map<String, Value>, String)>> {
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let at = || format!("{}:{}", path.display(), index + 1);
         let line = line.with_context(|| format!("cannot read {}", at()))?;
-        let value: Value = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
         let Value::Object(fields) = value else {
             bail!("{}: expected a JSON object", at());
         };

@@ -373,8 +373,10 @@ fn question_answering(ctx: &Ctx) -> Result<Vec<Value>> {
     let rows: Vec<&Encoding> = ctx.examples.iter().flat_map(|e| &e.rows).collect();
     let mut logits: Vec<Logits> = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ctx.batch_size) {
-        let pairs: Vec<(Vec<u32>, Vec<u32>)> =
-            chunk.iter().map(|r| (r.ids.clone(), r.type_ids.clone())).collect();
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
+            .iter()
+            .map(|r| (r.ids.clone(), r.type_ids.clone()))
+            .collect();
         let out = model.forward(
             &BertInput::from_rows(&pairs, pad, ctx.device),
             None,

@@ -23,7 +23,10 @@ pub enum Version {
 /// The answer text as the official scripts compare it.
 pub fn normalize_answer(text: &str) -> String {
     let lower = text.to_lowercase();
-    let no_punctuation: String = lower.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+    let no_punctuation: String = lower
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
     let mut spaced = String::with_capacity(no_punctuation.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
@@ -48,7 +51,9 @@ pub fn normalize_answer(text: &str) -> String {
 
 /// 1 when the normalised texts are equal.
 pub fn exact(gold: &str, prediction: &str) -> f64 {
-    f64::from(u8::from(normalize_answer(gold) == normalize_answer(prediction)))
+    f64::from(u8::from(
+        normalize_answer(gold) == normalize_answer(prediction),
+    ))
 }
 
 /// F1 of the normalised words of `prediction` against those of `gold`.
@@ -146,7 +151,11 @@ mod tests {
     #[test]
     fn f1_counts_shared_words_once_each() {
         // gold: [saint, bernadette, soubirous]; prediction: [bernadette, soubirous, saint, saint]
-        let f = f1("Saint Bernadette Soubirous", "Bernadette Soubirous saint saint", Version::V1);
+        let f = f1(
+            "Saint Bernadette Soubirous",
+            "Bernadette Soubirous saint saint",
+            Version::V1,
+        );
         let (p, r) = (3.0 / 4.0, 1.0);
         assert!((f - 2.0 * p * r / (p + r)).abs() < 1e-12);
         assert_eq!(f1("a", "the", Version::V1), 0.0);
@@ -156,7 +165,10 @@ mod tests {
     #[test]
     fn v2_scores_unanswerable_questions_against_the_empty_answer() {
         let questions = vec![
-            (vec!["Paris".to_string(), "in Paris".to_string()], "paris".to_string()),
+            (
+                vec!["Paris".to_string(), "in Paris".to_string()],
+                "paris".to_string(),
+            ),
             (vec![], String::new()),
             (vec![], "London".to_string()),
         ];

@@ -446,7 +446,13 @@ impl<T: Task> StepLoop<'_, T> {
         let (loss, outputs) = evaluate_batches::<T>(&model, &**loader)?;
         let features = loader.features();
         let labels = self.ctx.labels.as_ref();
-        Ok(split_metrics(&*self.ctx.task, features, outputs, labels, loss))
+        Ok(split_metrics(
+            &*self.ctx.task,
+            features,
+            outputs,
+            labels,
+            loss,
+        ))
     }
 
     /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch).
