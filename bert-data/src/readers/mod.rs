@@ -414,112 +414,117 @@ pub fn read_tagged_sentences(
     columns: ConllColumns,
     on_bad: OnBadRow,
 ) -> Result<Read<TaggedSentence>, DataError> {
+    match format {
+        Format::Conll => read_conll(path, columns, on_bad),
+        Format::Jsonl => read_jsonl_sentences(path, on_bad),
+        Format::Csv | Format::Tsv | Format::Text => Err(DataError::Row {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "token classification reads CoNLL or JSONL files".into(),
+        }),
+    }
+}
+
+/// The sentences of a CoNLL file.
+fn read_conll(
+    path: &Path,
+    columns: ConllColumns,
+    on_bad: OnBadRow,
+) -> Result<Read<TaggedSentence>, DataError> {
     let file = File::open(path).map_err(io_error(path))?;
     let mut out = Read {
         rows: Vec::new(),
         skipped: Vec::new(),
     };
-    match format {
-        Format::Conll => {
-            let mut current: Option<(TaggedSentence, Option<String>)> = None;
-            let finish = |current: &mut Option<(TaggedSentence, Option<String>)>,
-                          out: &mut Read<TaggedSentence>|
-             -> Result<(), DataError> {
-                if let Some((sentence, problem)) = current.take() {
-                    let line = sentence.line;
-                    let row = match problem {
-                        Some(p) => Err(p),
-                        None => Ok(sentence),
-                    };
-                    handle(path, line, row, on_bad, out)?;
-                }
-                Ok(())
+    let mut current: Option<(TaggedSentence, Option<String>)> = None;
+    let finish = |current: &mut Option<(TaggedSentence, Option<String>)>,
+                  out: &mut Read<TaggedSentence>|
+     -> Result<(), DataError> {
+        if let Some((sentence, problem)) = current.take() {
+            let line = sentence.line;
+            let row = match problem {
+                Some(p) => Err(p),
+                None => Ok(sentence),
             };
-            for (index, line) in BufReader::new(file).lines().enumerate() {
-                let number = index + 1;
-                let line = line.map_err(io_error(path))?;
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                if fields.is_empty() {
-                    finish(&mut current, &mut out)?;
-                    continue;
-                }
-                if fields[0].starts_with("-DOCSTART-") {
-                    finish(&mut current, &mut out)?;
-                    continue;
-                }
-                let entry = current.get_or_insert_with(|| {
-                    (
-                        TaggedSentence {
-                            line: number,
-                            tokens: Vec::new(),
-                            tags: Vec::new(),
-                        },
-                        None,
-                    )
-                });
-                let tag_at = columns.tag.unwrap_or(fields.len() - 1);
-                if fields.len() < 2 || columns.token >= fields.len() || tag_at >= fields.len() {
-                    entry.1.get_or_insert_with(|| {
-                        format!(
-                            "line {number}: expected a token column {} and a tag column, found {} field(s)",
-                            columns.token,
-                            fields.len()
-                        )
-                    });
-                    continue;
-                }
-                entry.0.tokens.push(fields[columns.token].to_string());
-                entry.0.tags.push(fields[tag_at].to_string());
-            }
+            handle(path, line, row, on_bad, out)?;
+        }
+        Ok(())
+    };
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(io_error(path))?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
             finish(&mut current, &mut out)?;
+            continue;
         }
-        Format::Jsonl => {
-            drop(file);
-            out = read_jsonl(path, on_bad, |number, value| {
-                let list = |name: &str| -> Result<Vec<String>, String> {
-                    match value.get(name) {
-                        Some(Value::Array(items)) => items
-                            .iter()
-                            .enumerate()
-                            .map(|(i, v)| match v {
-                                Value::String(s) => Ok(s.clone()),
-                                other => {
-                                    Err(format!("`{name}[{i}]` must be a string, found {other}"))
-                                }
-                            })
-                            .collect(),
-                        Some(other) => Err(format!("field `{name}` must be a list, found {other}")),
-                        None => Err(format!("missing field `{name}`")),
-                    }
-                };
-                let tokens = list("tokens")?;
-                let tags = list("tags")?;
-                if tokens.is_empty() {
-                    return Err("field `tokens` is empty".into());
-                }
-                if tags.len() != tokens.len() {
-                    return Err(format!(
-                        "`tokens` has {} items but `tags` has {}",
-                        tokens.len(),
-                        tags.len()
-                    ));
-                }
-                Ok(TaggedSentence {
+        if fields[0].starts_with("-DOCSTART-") {
+            finish(&mut current, &mut out)?;
+            continue;
+        }
+        let entry = current.get_or_insert_with(|| {
+            (
+                TaggedSentence {
                     line: number,
-                    tokens,
-                    tags,
-                })
-            })?;
+                    tokens: Vec::new(),
+                    tags: Vec::new(),
+                },
+                None,
+            )
+        });
+        let tag_at = columns.tag.unwrap_or(fields.len() - 1);
+        if fields.len() < 2 || columns.token >= fields.len() || tag_at >= fields.len() {
+            entry.1.get_or_insert_with(|| {
+                format!(
+                    "line {number}: expected a token column {} and a tag column, found {} field(s)",
+                    columns.token,
+                    fields.len()
+                )
+            });
+            continue;
         }
-        Format::Csv | Format::Tsv | Format::Text => {
-            return Err(DataError::Row {
-                path: path.to_path_buf(),
-                line: 0,
-                message: "token classification reads CoNLL or JSONL files".into(),
-            })
-        }
+        entry.0.tokens.push(fields[columns.token].to_string());
+        entry.0.tags.push(fields[tag_at].to_string());
     }
+    finish(&mut current, &mut out)?;
     Ok(out)
+}
+
+/// The sentences of a JSONL file of `{"tokens": [...], "tags": [...]}`.
+fn read_jsonl_sentences(path: &Path, on_bad: OnBadRow) -> Result<Read<TaggedSentence>, DataError> {
+    read_jsonl(path, on_bad, |number, value| {
+        let list = |name: &str| -> Result<Vec<String>, String> {
+            match value.get(name) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        other => Err(format!("`{name}[{i}]` must be a string, found {other}")),
+                    })
+                    .collect(),
+                Some(other) => Err(format!("field `{name}` must be a list, found {other}")),
+                None => Err(format!("missing field `{name}`")),
+            }
+        };
+        let tokens = list("tokens")?;
+        let tags = list("tags")?;
+        if tokens.is_empty() {
+            return Err("field `tokens` is empty".into());
+        }
+        if tags.len() != tokens.len() {
+            return Err(format!(
+                "`tokens` has {} items but `tags` has {}",
+                tokens.len(),
+                tags.len()
+            ));
+        }
+        Ok(TaggedSentence {
+            line: number,
+            tokens,
+            tags,
+        })
+    })
 }
 
 /// Labels of word pieces from word tags, as transformers' NER example aligns them: the first

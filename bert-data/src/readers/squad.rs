@@ -151,9 +151,11 @@ fn jsonl_row(line: usize, row: &Value) -> Result<QaExample, String> {
                 })
                 .collect::<Result<_, _>>()?
         }
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "field `answers` must be {{\"text\": [...], \"answer_start\": [...]}}, found {other}"
-        )),
+        ))
+        }
     };
     Ok(QaExample {
         line,
