@@ -16,6 +16,7 @@ pub mod export;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod predict;
 pub mod tasks;
 pub mod trainer;
 

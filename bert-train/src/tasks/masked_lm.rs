@@ -22,10 +22,12 @@ use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
 
+use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
 use crate::config::Section;
 use crate::metrics::Metrics;
 use crate::TrainError;
+use serde_json::json;
 
 /// The task and its options (keys of `[data]`).
 #[derive(Debug, Clone)]
@@ -166,6 +168,26 @@ impl Task for MaskedLm {
     fn loss_metrics(&self, loss: f64, metrics: &mut Metrics) {
         metrics.insert("perplexity".into(), loss.exp());
     }
+
+    const ALIASES: &'static [&'static str] = &["fill-mask"];
+    type Input = Encoding;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
+        inference.text_input(fields)
+    }
+
+    fn infer(&self, model: &BertForMaskedLM, inputs: &[Encoding], inference: &Inference) -> Vec<Fields> {
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let (logits, [_, seq, vocab]) = host(out.logits);
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(r, enc)| {
+                let row = &logits[r * seq * vocab..(r + 1) * seq * vocab];
+                fill_mask_fields(enc, row, vocab, inference)
+            })
+            .collect()
+    }
 }
 
 impl MaskedLm {
@@ -206,6 +228,28 @@ impl MaskedLm {
             false => pack(encoded, max_len, &template),
         })
     }
+}
+
+/// What `predict` writes for one text: the five likeliest tokens at each `[MASK]`, and with
+/// `--raw` the logits of every position.
+fn fill_mask_fields(enc: &Encoding, logits: &[f32], vocab: usize, inference: &Inference) -> Fields {
+    let mask_id = inference.tokenizer.special_ids().mask;
+    let mut predictions = Vec::new();
+    for (pos, _) in enc.ids.iter().enumerate().filter(|(_, &id)| id == mask_id) {
+        let probs = softmax(&logits[pos * vocab..(pos + 1) * vocab]);
+        let top: Vec<_> = top_k(&probs, 5)
+            .into_iter()
+            .map(|(i, p)| {
+                json!({"token": inference.tokenizer.id_to_token(i as u32), "id": i, "score": p})
+            })
+            .collect();
+        predictions.push(json!({"position": pos, "tokens": top}));
+    }
+    let mut out = json!({"predictions": predictions});
+    if inference.raw {
+        out["logits"] = json!(rows_of(logits, enc.len(), vocab));
+    }
+    fields(out)
 }
 
 /// `data.mlm_probability` (0.15), which must be in (0, 1).

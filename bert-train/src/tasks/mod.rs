@@ -19,6 +19,7 @@ use bert_model::{BertConfig, HfModel};
 use crate::config::{ConfigError, FineTuneConfig, Section};
 use crate::metrics::Metrics;
 use crate::TrainError;
+use inference::{Fields, Inference};
 
 /// One fine-tuning task: data, head, loss and metrics.
 pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
@@ -93,6 +94,25 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
 
     /// Metrics that follow from the split's mean loss (perplexity); none by default.
     fn loss_metrics(&self, _loss: f64, _metrics: &mut Metrics) {}
+
+    /// Other names `predict --task` accepts (transformers' pipeline names, e.g. `fill-mask`).
+    const ALIASES: &'static [&'static str] = &[];
+    /// One line of `predict`'s input, encoded: the rows the model sees and what the output
+    /// line needs of the input (texts, offsets).
+    type Input: Send;
+
+    /// Reads one line of `predict`'s input (a JSON object; its fields as the README's
+    /// `predict` section lists them); the error names the field.
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Self::Input, String>;
+
+    /// Runs the model (in validation mode) on some inputs: for each, the fields `predict`
+    /// adds to its line.
+    fn infer(
+        &self,
+        model: &Self::Model,
+        inputs: &[Self::Input],
+        inference: &Inference,
+    ) -> Vec<Fields>;
 }
 
 /// All metrics of a split: the task's, `loss` (the mean over features), and those that follow
@@ -411,6 +431,8 @@ pub struct TaskInfo {
     pub architecture: &'static str,
     /// [`Task::MAX_SEQ_LENGTH`].
     pub max_seq_length: usize,
+    /// [`Task::ALIASES`].
+    pub aliases: &'static [&'static str],
 }
 
 /// The description of `T`.
@@ -422,6 +444,7 @@ pub fn info<T: Task>() -> TaskInfo {
         formats: T::FORMATS,
         architecture: <T::Model as HfModel>::ARCHITECTURE,
         max_seq_length: T::MAX_SEQ_LENGTH,
+        aliases: T::ALIASES,
     }
 }
 
@@ -453,6 +476,8 @@ macro_rules! tasks {
         }
     };
 }
+
+pub mod inference;
 
 tasks! {
     sequence_classification::SequenceClassification,

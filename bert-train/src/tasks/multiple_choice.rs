@@ -7,15 +7,17 @@ use std::path::Path;
 
 use bert_data::batch::{LabelSet, Row};
 use bert_data::readers::{read_choice_examples, BadRow, ChoiceColumns, ChoiceExample, Format};
-use bert_data::{Truncation, TruncationStrategy};
+use bert_data::{Encoding, Truncation, TruncationStrategy};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForMultipleChoice, BertInput, OutputOptions};
 
+use super::inference::{fields, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
 use crate::config::Section;
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
+use serde_json::{json, Value};
 
 /// The task and its options.
 #[derive(Debug, Clone)]
@@ -138,6 +140,48 @@ impl Task for MultipleChoice {
         let mut out = Metrics::new();
         out.insert("accuracy".into(), metrics::accuracy(&outputs, &gold));
         out
+    }
+
+    /// One encoded (context, choice) pair per choice.
+    type Input = Vec<Encoding>;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Vec<Encoding>, String> {
+        let context = text_field(fields, "context")?;
+        let choices = match fields.get("choices") {
+            Some(Value::Array(items)) if !items.is_empty() => items,
+            Some(_) => return Err("field `choices` must be a non-empty list of strings".into()),
+            None => return Err("missing field `choices`".into()),
+        };
+        let mut rows = Vec::with_capacity(choices.len());
+        for (i, choice) in choices.iter().enumerate() {
+            let Value::String(choice) = choice else {
+                return Err(format!("`choices[{i}]` must be a string, found {choice}"));
+            };
+            rows.push(inference.encode(context, Some(choice))?);
+        }
+        Ok(rows)
+    }
+
+    fn infer(
+        &self,
+        model: &BertForMultipleChoice,
+        inputs: &[Vec<Encoding>],
+        inference: &Inference,
+    ) -> Vec<Fields> {
+        // Consecutive inputs with the same number of choices go through the model together.
+        let mut outputs = Vec::with_capacity(inputs.len());
+        for group in inputs.chunk_by(|a, b| a.len() == b.len()) {
+            let choices = group[0].len();
+            let input = inference.input(group.iter().flatten());
+            let out = model.forward(&input, choices, None, OutputOptions::default());
+            let logits = host_values(out.logits);
+            outputs.extend(
+                logits
+                    .chunks(choices)
+                    .map(|row| fields(json!({"logits": row, "choice": argmax(row)}))),
+            );
+        }
+        outputs
     }
 }
 

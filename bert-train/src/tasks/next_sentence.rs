@@ -6,15 +6,17 @@ use std::path::Path;
 
 use bert_data::batch::{LabelSet, Row};
 use bert_data::readers::{read_text_examples, BadRow, Format, LabelValue, TextColumns, TextExample};
-use bert_data::{Truncation, TruncationStrategy};
+use bert_data::{Encoding, Truncation, TruncationStrategy};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForNextSentencePrediction, BertInput, OutputOptions};
 
+use super::inference::{fields, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
 use crate::config::Section;
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
+use serde_json::json;
 
 /// The task and its columns (CSV/TSV header names or JSONL keys).
 #[derive(Debug, Clone)]
@@ -128,6 +130,27 @@ impl Task for NextSentence {
         let mut out = Metrics::new();
         out.insert("accuracy".into(), metrics::accuracy(&outputs, &gold));
         out
+    }
+
+    type Input = Encoding;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
+        let pair = text_field(fields, "text_pair")
+            .map_err(|e| format!("{e} (next-sentence needs a pair)"))?;
+        inference.encode(text_field(fields, "text")?, Some(pair))
+    }
+
+    fn infer(
+        &self,
+        model: &BertForNextSentencePrediction,
+        inputs: &[Encoding],
+        inference: &Inference,
+    ) -> Vec<Fields> {
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        host_values(out.logits)
+            .chunks(2)
+            .map(|row| fields(json!({"logits": row, "is_next": row[0] >= row[1]})))
+            .collect()
     }
 }
 

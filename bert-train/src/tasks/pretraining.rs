@@ -17,17 +17,19 @@ use std::path::Path;
 
 use bert_data::batch::LabelSet;
 use bert_data::readers::{read_documents, BadRow, Format, TextDocument};
-use bert_data::BertTokenizer;
+use bert_data::{BertTokenizer, Encoding};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::burn::tensor::activation::log_softmax;
 use bert_model::rng::SplitMix64;
-use bert_model::{BertConfig, BertForPreTraining, BertInput, OutputOptions};
+use bert_model::{host_values, BertConfig, BertForPreTraining, BertInput, OutputOptions};
 
 use super::masked_lm::{int_values, mask_block, mlm_probability, padded_labels, Block};
+use super::inference::{fields, host, rows_of, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
 use crate::config::Section;
 use crate::metrics::Metrics;
 use crate::TrainError;
+use serde_json::json;
 
 /// The task and its options (keys of `[data]`).
 #[derive(Debug, Clone)]
@@ -183,6 +185,29 @@ impl Task for Pretraining {
         let right = outputs.iter().filter(|o| o.nsp_correct).count();
         out.insert("nsp_accuracy".into(), right as f64 / pairs);
         out
+    }
+
+    type Input = Encoding;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
+        inference.text_input(fields)
+    }
+
+    fn infer(&self, model: &BertForPreTraining, inputs: &[Encoding], inference: &Inference) -> Vec<Fields> {
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let (mlm, [_, seq, vocab]) = host(out.prediction_logits);
+        let nsp = host_values(out.seq_relationship_logits);
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(r, enc)| {
+                let row = &mlm[r * seq * vocab..(r + 1) * seq * vocab];
+                fields(json!({
+                    "mlm_logits": rows_of(row, enc.len(), vocab),
+                    "nsp_logits": nsp[r * 2..r * 2 + 2],
+                }))
+            })
+            .collect()
     }
 }
 

@@ -5,18 +5,20 @@ use std::path::Path;
 
 use bert_data::batch::{LabelSet, Row};
 use bert_data::readers::{read_text_examples, Format, LabelValue, TextColumns, TextExample};
-use bert_data::{Truncation, TruncationStrategy};
+use bert_data::{Encoding, Truncation, TruncationStrategy};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{
     host_values, BertConfig, BertForSequenceClassification, BertInput, OutputOptions,
-    SequenceLabels,
+    ProblemType, SequenceLabels,
 };
 
+use super::inference::{fields, host, sigmoid, softmax, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
 use crate::config::Section;
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
+use serde_json::json;
 
 /// The task and its options.
 #[derive(Debug, Clone)]
@@ -253,6 +255,27 @@ impl Task for SequenceClassification {
             metrics::classification(&pred, &gold, labels.map_or(2, LabelSet::len))
         }
     }
+
+    type Input = Encoding;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
+        inference.text_input(fields)
+    }
+
+    fn infer(
+        &self,
+        model: &BertForSequenceClassification,
+        inputs: &[Encoding],
+        inference: &Inference,
+    ) -> Vec<Fields> {
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let (logits, [_, n]) = host(out.logits);
+        let problem = ProblemType::of(inference.config, true);
+        logits
+            .chunks(n)
+            .map(|row| label_fields(row, problem, inference.config))
+            .collect()
+    }
 }
 
 impl SequenceClassification {
@@ -315,6 +338,27 @@ impl SequenceClassification {
             line,
         })
     }
+}
+
+/// What `predict` writes for one row: the logits and the label with its probability; the score
+/// of a regression; the scores and the labels above 0.5 of a multi-label model.
+fn label_fields(row: &[f32], problem: ProblemType, config: &BertConfig) -> Fields {
+    fields(match problem {
+        ProblemType::Regression => json!({"logits": row, "score": row[0]}),
+        ProblemType::MultiLabel => {
+            let scores: Vec<f32> = row.iter().map(|&x| sigmoid(x)).collect();
+            let labels: Vec<String> = (0..row.len())
+                .filter(|&i| scores[i] > 0.5)
+                .map(|i| config.label_name(i))
+                .collect();
+            json!({"logits": row, "scores": scores, "labels": labels})
+        }
+        ProblemType::SingleLabel => {
+            let probs = softmax(row);
+            let best = argmax(&probs);
+            json!({"logits": row, "label": config.label_name(best), "score": probs[best]})
+        }
+    })
 }
 
 #[cfg(test)]

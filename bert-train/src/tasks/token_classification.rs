@@ -8,15 +8,17 @@ use bert_data::batch::{token_label_batch, LabelSet, Row};
 use bert_data::readers::{
     align_word_labels, read_tagged_sentences, BadRow, ConllColumns, Format, TaggedSentence,
 };
-use bert_data::BertTokenizer;
+use bert_data::{BertTokenizer, Encoding};
 use bert_model::burn::prelude::{Device, Int, Tensor};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForTokenClassification, BertInput, OutputOptions};
 
+use super::inference::{fields, host, rows_of, softmax, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
 use crate::config::Section;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, entities, Metrics};
 use crate::TrainError;
+use serde_json::{json, Value};
 
 /// The task and its options.
 #[derive(Debug, Clone)]
@@ -27,6 +29,15 @@ pub struct TokenClassification {
     pub tag_column: Option<usize>,
     /// The tag names in id order; else collected from the training file, sorted.
     pub labels: Option<Vec<String>>,
+}
+
+/// One line of `predict`'s input: its text (and pair), encoded.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The encoded text.
+    pub encoding: Encoding,
+    /// The `text` field, which entity offsets refer to.
+    pub text: String,
 }
 
 /// One encoded sentence with a tag id per position.
@@ -191,6 +202,34 @@ impl Task for TokenClassification {
         }
         metrics::tagging(&pred, &gold)
     }
+
+    type Input = Input;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Input, String> {
+        Ok(Input {
+            encoding: inference.text_input(fields)?,
+            text: text_field(fields, "text")?.to_string(),
+        })
+    }
+
+    fn infer(
+        &self,
+        model: &BertForTokenClassification,
+        inputs: &[Input],
+        inference: &Inference,
+    ) -> Vec<Fields> {
+        let encodings = inputs.iter().map(|i| &i.encoding);
+        let out = model.forward(&inference.input(encodings), None, OutputOptions::default());
+        let (logits, [_, seq, n]) = host(out.logits);
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(r, input)| {
+                let rows = &logits[r * seq * n..(r + 1) * seq * n];
+                tag_fields(input, rows, n, inference)
+            })
+            .collect()
+    }
 }
 
 impl TokenClassification {
@@ -279,6 +318,71 @@ fn encode_words(
     (Row { ids, type_ids }, word_ids)
 }
 
+/// What `predict` writes for one text: its tokens, their logits and tags, and the entities.
+fn tag_fields(input: &Input, logits: &[f32], n: usize, inference: &Inference) -> Fields {
+    let enc = &input.encoding;
+    let len = enc.len();
+    let tokens: Vec<&str> = enc
+        .ids
+        .iter()
+        .map(|&id| inference.tokenizer.id_to_token(id).unwrap_or("[UNK]"))
+        .collect();
+    let mut labels = Vec::with_capacity(len);
+    let mut scores = Vec::with_capacity(len);
+    for pos in 0..len {
+        let probs = softmax(&logits[pos * n..(pos + 1) * n]);
+        let best = argmax(&probs);
+        labels.push(inference.config.label_name(best));
+        scores.push(probs[best]);
+    }
+    let words = words(enc, &labels, &scores);
+    let text: Vec<char> = input.text.chars().collect();
+    fields(json!({
+        "tokens": tokens,
+        "logits": rows_of(logits, len, n),
+        "labels": labels,
+        "entities": group_entities(&words, &text),
+    }))
+}
+
+/// The words of the first text: each takes the tag and score of its first piece (as
+/// transformers' NER training labels them), with its character span.
+fn words(enc: &Encoding, labels: &[String], scores: &[f32]) -> Vec<(String, f32, usize, usize)> {
+    let mut words: Vec<(String, f32, usize, usize)> = Vec::new();
+    let mut last_word = None;
+    for pos in 0..enc.len() {
+        let (Some(word), Some(0)) = (enc.word_ids[pos], enc.sequence_ids[pos]) else {
+            continue;
+        };
+        let (start, end) = enc.offsets[pos];
+        match words.last_mut() {
+            Some(w) if last_word == Some(word) => w.3 = end,
+            _ => words.push((labels[pos].clone(), scores[pos], start, end)),
+        }
+        last_word = Some(word);
+    }
+    words
+}
+
+/// Groups word tags into entities with the decoder the entity metrics use
+/// ([`crate::metrics::entities`], seqeval's default rules), with each entity's text, its
+/// character offsets and the mean score of its words.
+fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<Value> {
+    let tags: Vec<&str> = words.iter().map(|w| w.0.as_str()).collect();
+    entities(&[tags])
+        .into_iter()
+        .map(|(kind, first, last)| {
+            let (start, end) = (words[first].2, words[last].3);
+            let span: String = text[start.min(text.len())..end.min(text.len())]
+                .iter()
+                .collect();
+            let scores: Vec<f32> = words[first..=last].iter().map(|w| w.1).collect();
+            let score = scores.iter().sum::<f32>() / scores.len() as f32;
+            json!({"entity": kind, "text": span, "start": start, "end": end, "score": score})
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +430,42 @@ mod tests {
         let scores = task.metrics(features, gold, Some(labels));
         assert_eq!(scores["f1"], 1.0);
         assert_eq!(scores["accuracy"], 1.0);
+    }
+
+    fn spans(tags: &[&str]) -> Vec<(String, String)> {
+        let words: Vec<(String, f32, usize, usize)> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), 1.0, i * 2, i * 2 + 1))
+            .collect();
+        let text: Vec<char> = "a b c d e f".chars().collect();
+        group_entities(&words, &text)
+            .iter()
+            .map(|e| {
+                let field = |name: &str| e[name].as_str().unwrap_or_default().to_string();
+                (field("entity"), field("text"))
+            })
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn predicted_entities_follow_iob2_with_seqeval_leniency() {
+        assert_eq!(
+            spans(&["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]),
+            pairs(&[("PER", "a b"), ("LOC", "d"), ("LOC", "e"), ("ORG", "f")])
+        );
+        // IOBES; a tag without a prefix reads as seqeval reads it (its first letter is the
+        // prefix: `ORG` is an `O`), the same decoder as the entity metrics.
+        assert_eq!(
+            spans(&["S-PER", "B-LOC", "E-LOC", "ORG", "ORG", "O"]),
+            pairs(&[("PER", "a"), ("LOC", "b c")])
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod windows;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bert_data::batch::LabelSet;
 use bert_data::readers::{read_qa_examples, BadRow, Format, OnBadRow, QaExample};
@@ -16,13 +17,15 @@ use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForQuestionAnswering, BertInput, OutputOptions};
 
+use super::inference::{fields, text_field, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
 use crate::config::{ConfigError, Section};
 use crate::metrics::squad::{squad_metrics, Version};
 use crate::metrics::Metrics;
 use crate::TrainError;
+use serde_json::json;
 use answers::{AnswerOptions, Logits};
-use windows::Window;
+use windows::{Question, Window};
 
 /// The task and its options (keys of `[data]`, with the reference scripts' defaults).
 #[derive(Debug, Clone)]
@@ -203,6 +206,77 @@ impl Task for QuestionAnswering {
             })
             .collect();
         squad_metrics(&questions, version)
+    }
+
+    /// The windows of one question over its context.
+    type Input = Vec<Window>;
+
+    fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Vec<Window>, String> {
+        let question = text_field(fields, "question")?;
+        let context = text_field(fields, "context")?;
+        // The stride is at most half of what a window holds of the context.
+        let question_tokens = inference.tokenizer.tokenize_with_offsets(question).len();
+        let budget = inference
+            .max_len
+            .saturating_sub(question_tokens.min(self.max_query_length) + 3);
+        let options = WindowOptions {
+            max_length: inference.max_len,
+            stride: self.doc_stride.min(budget / 2),
+            max_first_length: Some(self.max_query_length),
+        };
+        let encodings = inference
+            .tokenizer
+            .encode_windows(question, context, options)
+            .map_err(|e| e.to_string())?;
+        let question = Arc::new(Question {
+            id: String::new(),
+            index: 0,
+            line: 0,
+            context: context.to_string(),
+            answers: Vec::new(),
+        });
+        Ok(encodings
+            .into_iter()
+            .map(|encoding| Window::new(&question, encoding, None))
+            .collect())
+    }
+
+    fn infer(
+        &self,
+        model: &BertForQuestionAnswering,
+        inputs: &[Vec<Window>],
+        inference: &Inference,
+    ) -> Vec<Fields> {
+        let windows: Vec<&Window> = inputs.iter().flatten().collect();
+        let mut logits: Vec<Logits> = Vec::with_capacity(windows.len());
+        for chunk in windows.chunks(inference.batch_size.max(1)) {
+            let rows: Vec<(Vec<u32>, Vec<u32>)> = chunk
+                .iter()
+                .map(|w| (w.ids.clone(), w.type_ids.clone()))
+                .collect();
+            let pad = inference.tokenizer.special_ids().pad;
+            let input = BertInput::from_rows(&rows, pad, inference.device);
+            let out = model.forward(&input, None, OutputOptions::default());
+            let lengths: Vec<usize> = chunk.iter().map(|w| w.ids.len()).collect();
+            logits.extend(split_logits(out.start_logits, out.end_logits, &lengths));
+        }
+        let mut logits = logits.into_iter();
+        inputs
+            .iter()
+            .map(|windows| {
+                let ls: Vec<Logits> = logits.by_ref().take(windows.len()).collect();
+                let refs: Vec<&Window> = windows.iter().collect();
+                let prediction = answers::predict(&refs, &ls, self.answers);
+                let answer = &prediction.answer;
+                fields(json!({
+                    "answer": {"text": answer.text, "start": answer.start, "end": answer.end,
+                               "score": answer.score},
+                    "null_score": prediction.null_score,
+                    "start_logits": ls.iter().map(|l| &l.0).collect::<Vec<_>>(),
+                    "end_logits": ls.iter().map(|l| &l.1).collect::<Vec<_>>(),
+                }))
+            })
+            .collect()
     }
 }
 

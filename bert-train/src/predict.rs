@@ -1,0 +1,300 @@
+//! Inference with any head over a JSONL file: each line goes through its task module's
+//! inference side ([`Task::read_input`], [`Task::infer`]), in batches; `features` (a bare
+//! encoder's outputs) is the one output that belongs to no task.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use bert_data::{BertTokenizer, Encoding, TokenizerOverrides};
+use bert_model::burn::prelude::Device;
+use bert_model::{
+    from_pretrained, resolve_model_dir, BertConfig, BertModel, HfModel, OutputOptions,
+};
+use serde_json::{json, Value};
+
+use crate::config::ConfigError;
+use crate::tasks::inference::{fields, host, rows_of, Fields, Inference};
+use crate::tasks::{self, configure_from, Task, TaskFn};
+use crate::TrainError;
+
+/// The name of the encoder-only output (`last_hidden`, `pooled`).
+pub const FEATURES: &str = "features";
+
+/// How `predict` runs.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// A task name (or one of its aliases, e.g. `fill-mask`) or [`FEATURES`]; `None`: the task
+    /// whose head config.json's `architectures` names, else `features`.
+    pub task: Option<String>,
+    /// Inputs per forward pass (padded to the longest row of the batch).
+    pub batch_size: usize,
+    /// Inputs are cut to this many tokens; `None`: the tokenizer's `model_max_length`, at most
+    /// `max_position_embeddings`.
+    pub max_seq_length: Option<usize>,
+    /// Also write full logits where the task can (fill-mask).
+    pub raw: bool,
+    /// The task's own keys, as in a config's `[data]` (question answering: `doc_stride`,
+    /// `max_query_length`, ...); keys the task does not read are left out.
+    pub data: toml::Table,
+}
+
+/// The output lines (each input object plus the task's fields) and notes for the user.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    /// One object per input line, in order.
+    pub lines: Vec<Value>,
+    /// What the user should know (a head that the checkpoint lacks is random).
+    pub notes: Vec<String>,
+}
+
+/// One input line: its number and its object.
+type Line = (usize, Fields);
+
+/// Runs the model `model` (a directory or a hub id in the HF cache) over the JSONL file
+/// `input` on `device`. A bad line is an error naming the file and line.
+pub fn predict(
+    model: &str,
+    input: &Path,
+    device: &Device,
+    options: &PredictOptions,
+) -> Result<Predictions, TrainError> {
+    if options.batch_size == 0 {
+        return Err(TrainError::Run("the batch size must be at least 1".into()));
+    }
+    let dir = resolve_model_dir(model)?;
+    let config = BertConfig::from_file(dir.join("config.json"))
+        .map_err(bert_model::PretrainedError::from)?;
+    let tokenizer = BertTokenizer::from_dir(&dir, &TokenizerOverrides::default())?;
+    let inference = Inference {
+        tokenizer: &tokenizer,
+        config: &config,
+        max_len: max_len(options.max_seq_length, &config, &tokenizer)?,
+        device,
+        batch_size: options.batch_size,
+        raw: options.raw,
+    };
+    let lines = read_lines(input)?;
+    let job = Job {
+        dir: &dir,
+        input,
+        lines: &lines,
+        inference: &inference,
+        options,
+    };
+    let name = task_name(options.task.as_deref(), &config)?;
+    let (outputs, notes) = match name {
+        FEATURES => job.features()?,
+        name => tasks::by_name(name, job).unwrap_or_else(|| unreachable_task(name))?,
+    };
+    let lines = lines
+        .into_iter()
+        .zip(outputs)
+        .map(|((_, mut object), extra)| {
+            object.extend(extra);
+            Value::Object(object)
+        })
+        .collect();
+    Ok(Predictions { lines, notes })
+}
+
+fn unreachable_task(name: &str) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
+    Err(TrainError::Run(format!("no task named `{name}`")))
+}
+
+/// The task to run: the one named (by name or alias), else the one whose head config.json's
+/// `architectures` names, else [`FEATURES`].
+fn task_name(named: Option<&str>, config: &BertConfig) -> Result<&'static str, TrainError> {
+    let all = tasks::all();
+    match named {
+        Some(FEATURES) => Ok(FEATURES),
+        Some(name) => all
+            .iter()
+            .find(|t| t.name == name || t.aliases.contains(&name))
+            .map(|t| t.name)
+            .ok_or_else(|| {
+                let mut names: Vec<&str> = vec![FEATURES];
+                for t in &all {
+                    names.push(t.name);
+                    names.extend(t.aliases);
+                }
+                TrainError::Run(format!(
+                    "unknown task `{name}`; expected one of: {}",
+                    names.join(", ")
+                ))
+            }),
+        None => {
+            let architecture = config.architectures.as_ref().and_then(|a| a.first());
+            Ok(all
+                .iter()
+                .find(|t| Some(t.architecture) == architecture.map(String::as_str))
+                .map_or(FEATURES, |t| t.name))
+        }
+    }
+}
+
+/// The length inputs are cut to.
+fn max_len(
+    requested: Option<usize>,
+    config: &BertConfig,
+    tokenizer: &BertTokenizer,
+) -> Result<usize, TrainError> {
+    let limit = config.max_position_embeddings;
+    match requested {
+        Some(n) if n > limit => Err(TrainError::Run(format!(
+            "the maximum sequence length {n} exceeds the model's max_position_embeddings ({limit})"
+        ))),
+        Some(n) if n < 3 => Err(TrainError::Run(format!(
+            "the maximum sequence length must be at least 3, found {n}"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(tokenizer.model_max_length().unwrap_or(limit).min(limit)),
+    }
+}
+
+/// The JSON objects of a JSONL file, with their line numbers.
+fn read_lines(path: &Path) -> Result<Vec<Line>, TrainError> {
+    let file = File::open(path).map_err(TrainError::io(path))?;
+    let mut lines = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let row = |message: String| TrainError::Row {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message,
+        };
+        let line = line.map_err(|e| row(format!("cannot read: {e}")))?;
+        if line.trim().is_empty() {
+            return Err(row("empty line (expected a JSON object)".into()));
+        }
+        match serde_json::from_str(&line) {
+            Ok(Value::Object(object)) => lines.push((index + 1, object)),
+            Ok(_) => return Err(row("expected a JSON object".into())),
+            Err(e) => return Err(row(format!("not a JSON object: {e}"))),
+        }
+    }
+    Ok(lines)
+}
+
+/// One `predict` run, generic over the task it is handed.
+struct Job<'a> {
+    dir: &'a PathBuf,
+    input: &'a Path,
+    lines: &'a [Line],
+    inference: &'a Inference<'a>,
+    options: &'a PredictOptions,
+}
+
+impl Job<'_> {
+    /// Every line read with `read`, or the first bad line's error.
+    fn inputs<I>(&self, read: impl Fn(&Fields) -> Result<I, String>) -> Result<Vec<I>, TrainError> {
+        self.lines
+            .iter()
+            .map(|(line, object)| {
+                read(object).map_err(|message| TrainError::Row {
+                    path: self.input.to_path_buf(),
+                    line: *line,
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// The model, and a note when the checkpoint lacks (part of) its head.
+    fn model<M: HfModel>(&self) -> Result<(M, Vec<String>), TrainError> {
+        let loaded = from_pretrained::<M>(&self.dir.to_string_lossy(), self.inference.device, 0)?;
+        let mut notes = Vec::new();
+        if !loaded.report.initialized.is_empty() {
+            notes.push(format!(
+                "{} has no trained {} head; these tensors are random: {}",
+                self.dir.display(),
+                M::ARCHITECTURE,
+                loaded.report.initialized.join(", ")
+            ));
+        }
+        Ok((loaded.model, notes))
+    }
+
+    /// `features`: the encoder's `last_hidden` [tokens][hidden] and `pooled` [hidden].
+    fn features(&self) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
+        let inputs = self.inputs(|object| self.inference.text_input(object))?;
+        let (model, notes) = self.model::<BertModel>()?;
+        let mut outputs = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(self.options.batch_size) {
+            let out = model.forward(&self.inference.input(chunk), OutputOptions::default());
+            let (hidden, [_, seq, h]) = host(out.last_hidden_state);
+            let pooled = out.pooler_output.map(host);
+            for (r, enc) in chunk.iter().enumerate() {
+                outputs.push(encoder_fields(enc, &hidden[r * seq * h..], h, &pooled, r));
+            }
+        }
+        Ok((outputs, notes))
+    }
+}
+
+fn encoder_fields(
+    enc: &Encoding,
+    hidden: &[f32],
+    h: usize,
+    pooled: &Option<(Vec<f32>, [usize; 2])>,
+    r: usize,
+) -> Fields {
+    let mut out = json!({"last_hidden": rows_of(hidden, enc.len(), h)});
+    if let Some((values, [_, width])) = pooled {
+        out["pooled"] = json!(values[r * width..(r + 1) * width]);
+    }
+    fields(out)
+}
+
+impl TaskFn for Job<'_> {
+    type Output = Result<(Vec<Fields>, Vec<String>), TrainError>;
+
+    fn call<T: Task>(self) -> Self::Output {
+        let data: toml::Table = self
+            .options
+            .data
+            .iter()
+            .filter(|(key, _)| T::DATA_KEYS.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let mut problems = Vec::new();
+        let task = configure_from::<T>(toml::Table::new(), data, &mut problems);
+        let task = match task {
+            Some(task) if problems.is_empty() => task,
+            _ => {
+                return Err(TrainError::Config(ConfigError::Invalid {
+                    path: PathBuf::from("predict options"),
+                    problems,
+                }))
+            }
+        };
+        let inputs = self.inputs(|object| task.read_input(object, self.inference))?;
+        let (model, notes) = self.model::<T::Model>()?;
+        let mut outputs = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(self.options.batch_size) {
+            outputs.extend(task.infer(&model, chunk, self.inference));
+        }
+        Ok((outputs, notes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_are_found_by_name_alias_or_architecture() {
+        let mut config = BertConfig::default();
+        assert_eq!(task_name(Some("fill-mask"), &config).unwrap(), "masked-lm");
+        assert_eq!(task_name(Some("features"), &config).unwrap(), FEATURES);
+        assert_eq!(task_name(None, &config).unwrap(), FEATURES);
+        config.architectures = Some(vec!["BertForQuestionAnswering".into()]);
+        assert_eq!(task_name(None, &config).unwrap(), "question-answering");
+        let err = task_name(Some("summarize"), &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`summarize`") && err.contains("fill-mask"),
+            "{err}"
+        );
+    }
+}
