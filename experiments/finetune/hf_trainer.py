@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import os
+import random
 import sys
 import time
 import tomllib
@@ -32,10 +33,13 @@ import transformers
 from transformers import (
     AutoModelForMaskedLM,
     AutoModelForMultipleChoice,
+    AutoModelForNextSentencePrediction,
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
+    BertConfig,
+    BertForPreTraining,
     DataCollatorForLanguageModeling,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
@@ -263,6 +267,124 @@ def mlm_data(config, tokenizer):
     return None, encoded
 
 
+def sentence_documents(path):
+    """Documents separated by blank lines, one sentence per line."""
+    documents, current = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                current.append(line.strip())
+            elif current:
+                documents.append(current)
+                current = []
+    if current:
+        documents.append(current)
+    return documents
+
+
+def random_segment(documents, d, target, rng):
+    """Sentences from a random place of another document, until `target` tokens."""
+    other = d
+    for _ in range(10):
+        other = rng.randint(0, len(documents) - 1)
+        if other != d and documents[other]:
+            break
+    sentences = documents[other]
+    if not sentences:
+        return []
+    segment = []
+    for sentence in sentences[rng.randint(0, len(sentences) - 1):]:
+        segment += sentence
+        if len(segment) >= target:
+            break
+    return segment
+
+
+def document_instances(documents, d, max_tokens, short_seq_prob, rng):
+    """create_pretraining_data.py's instances of one document: (A, B, is_random)."""
+    document = documents[d]
+    target = rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
+    instances, chunk, length, i = [], [], 0, 0
+    while i < len(document):
+        chunk.append(i)
+        length += len(document[i])
+        if i + 1 == len(document) or length >= target:
+            a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+            a = [t for j in chunk[:a_end] for t in document[j]]
+            if len(chunk) == 1 or rng.random() < 0.5:
+                b = random_segment(documents, d, max(target - len(a), 0), rng)
+                i -= len(chunk) - a_end
+                is_random = 1
+            else:
+                b = [t for j in chunk[a_end:] for t in document[j]]
+                is_random = 0
+            while len(a) + len(b) > max_tokens:
+                longer = a if len(a) > len(b) else b
+                del longer[0 if rng.random() < 0.5 else -1]
+            if a and b:
+                instances.append((a, b, is_random))
+            chunk, length = [], 0
+        i += 1
+    return instances
+
+
+def pretraining_data(config, tokenizer):
+    """BERT's create_pretraining_data.py: segment pairs up to max_seq_length, half of them with
+    a random B from another document (label 1), short_seq_prob of them shorter; made once per
+    split from the seed. Masking is left to DataCollatorForLanguageModeling."""
+    data = config["data"]
+    max_tokens = data.get("max_seq_length", 128) - 3
+    short_seq_prob = data.get("short_seq_prob", 0.1)
+    seed = config.get("training", {}).get("seed", 42)
+    splits = read_splits(data, sentence_documents)
+    encoded = {}
+    for split, documents in splits.items():
+        rng = random.Random(f"{seed}-{split}")
+        tokens = [[ids for ids in (tokenizer(line, add_special_tokens=False)["input_ids"]
+                                   for line in document) if ids] for document in documents]
+        items = []
+        for d in range(len(tokens)):
+            for a, b, is_random in document_instances(tokens, d, max_tokens, short_seq_prob, rng):
+                ids = [tokenizer.cls_token_id] + a + [tokenizer.sep_token_id] + b + [
+                    tokenizer.sep_token_id]
+                items.append({
+                    "input_ids": ids,
+                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                    "attention_mask": [1] * len(ids),
+                    "special_tokens_mask": [1] + [0] * len(a) + [1] + [0] * len(b) + [1],
+                    "next_sentence_label": is_random,
+                })
+        encoded[split] = ListDataset(items)
+    return None, encoded
+
+
+def pretraining_outputs(logits, labels):
+    """Per batch: the MLM cross-entropy and hit of every position (-1 where nothing is
+    predicted), and the NSP logits, for pretraining_metrics."""
+    mlm, nsp = logits[0], logits[1]
+    mlm_labels = labels[0]
+    chosen = mlm_labels != -100
+    nll = torch.nn.functional.cross_entropy(mlm.transpose(1, 2), mlm_labels.clamp(min=0),
+                                            reduction="none")
+    hit = (mlm.argmax(-1) == mlm_labels).float()
+    return torch.where(chosen, nll, -1.0), torch.where(chosen, hit, -1.0), nsp
+
+
+def pretraining_metrics(predictions, label_ids):
+    nll, hit, nsp = predictions
+    chosen = nll >= 0  # -1: not predicted; -100: padding between batches
+    next_label = label_ids[1]
+    shifted = nsp - nsp.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    nsp_nll = -log_probs[np.arange(len(next_label)), next_label]
+    return {
+        "mlm_loss": float(nll[chosen].mean()),
+        "mlm_accuracy": float(hit[chosen].mean()),
+        "nsp_loss": float(nsp_nll.mean()),
+        "nsp_accuracy": float((nsp.argmax(-1) == next_label).mean()),
+    }
+
+
 def qa_rows(path):
     """SQuAD JSON or JSONL questions as JSONL-style rows."""
     with open(path, encoding="utf-8") as f:
@@ -308,7 +430,10 @@ def qa_data(config, tokenizer):
     max_len = data.get("max_seq_length", 384)
     stride = data.get("doc_stride", 128)
     max_query = data.get("max_query_length", 64)
-    splits = read_splits(data, qa_rows)
+    # SQuAD v1 style: questions without an answer are left out (bert-train skips them as bad
+    # rows with `on_bad_row = "skip"`), before max_train/eval_rows apply, as in bert-train.
+    v2 = data.get("version_2_with_negative", False)
+    splits = read_splits(data, lambda path: [r for r in qa_rows(path) if v2 or r["answers"]["text"]])
     encoded, windows = {}, {}
     for split, rows in splits.items():
         items, meta = [], []
@@ -462,8 +587,12 @@ def main():
     t = config.get("training", {})
     task = config["task"]
     regression = config.get("problem_type") == "regression"
-    model_dir = config["model"]
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model_dir = config.get("model")
+    if isinstance(model_dir, dict):
+        # [model] tokenizer + config: a model trained from scratch.
+        tokenizer = AutoTokenizer.from_pretrained(model_dir["tokenizer"])
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     if task == "sequence-classification":
         labels, splits = sequence_data(config, tokenizer, regression)
@@ -492,6 +621,18 @@ def main():
         labels, splits = choice_data(config, tokenizer)
         collator = ChoiceCollator(tokenizer)
         model = AutoModelForMultipleChoice.from_pretrained(model_dir)
+    elif task == "next-sentence":
+        # Pairs labelled 0 (the second text follows) or 1: the label is the class id.
+        config["data"].setdefault("text_pair_column", "text_pair")
+        labels, splits = sequence_data(config, tokenizer, False)
+        collator = DataCollatorWithPadding(tokenizer)
+        model = AutoModelForNextSentencePrediction.from_pretrained(model_dir)
+    elif task == "pretraining":
+        labels, splits = pretraining_data(config, tokenizer)
+        collator = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=config["data"].get("mlm_probability", 0.15))
+        transformers.set_seed(t.get("seed", 42))
+        model = BertForPreTraining(BertConfig(**model_dir.get("config", {})))
     elif task == "masked-lm":
         labels, splits = mlm_data(config, tokenizer)
         collator = DataCollatorForLanguageModeling(
@@ -534,8 +675,10 @@ def main():
         train_dataset=splits["train"],
         data_collator=collator,
         # Masked LM: keep the argmax, not [rows, seq, vocab] logits.
-        preprocess_logits_for_metrics=(lambda logits, _: logits.argmax(-1))
-        if task == "masked-lm" else None,
+        preprocess_logits_for_metrics={
+            "masked-lm": lambda logits, _: logits.argmax(-1),
+            "pretraining": pretraining_outputs,
+        }.get(task),
     )
     before = None
     if task == "masked-lm":
@@ -560,12 +703,14 @@ def main():
     logits, gold = output.predictions, output.label_ids
     if task == "token-classification":
         metrics = token_metrics(logits, gold, labels)
-    elif task == "multiple-choice":
+    elif task in ("multiple-choice", "next-sentence"):
         metrics = {"accuracy": float(accuracy_score(gold, logits.argmax(-1)))}
     elif task == "masked-lm":
         chosen = gold != -100
         metrics = {"accuracy": float((logits[chosen] == gold[chosen]).mean()),
                    "perplexity": math.exp(float(output.metrics["test_loss"]))}
+    elif task == "pretraining":
+        metrics = pretraining_metrics(logits, gold)
     elif task == "question-answering":
         questions, meta = labels["validation"]
         predictions = qa_answers(questions, meta, logits[0], logits[1], config["data"])

@@ -16,6 +16,11 @@ ROWS = [
     ("disfl-qa", "extractive QA, Disfl-QA (SQuAD v2)", "f1"),
     ("lee-mlm", "masked LM, Lee news corpus", "perplexity"),
     ("lee-mlm", "masked LM, Lee news corpus", "accuracy"),
+    ("disfl-qa-v1", "extractive QA, Disfl-QA answerable questions (SQuAD v1 style)", "exact_match"),
+    ("disfl-qa-v1", "extractive QA, Disfl-QA answerable questions (SQuAD v1 style)", "f1"),
+    ("lee-nsp", "next sentence, Lee news pairs", "accuracy"),
+    ("lee-pretraining", "pre-training from scratch, Lee news corpus", "mlm_accuracy"),
+    ("lee-pretraining", "pre-training from scratch, Lee news corpus", "nsp_accuracy"),
 ]
 
 

@@ -109,56 +109,51 @@ fn opt_token(
 /// Reads a `tokenizer.json` whose model is WordPiece and whose normalizer is BERT's.
 pub(crate) fn read_tokenizer_json(path: &Path) -> Result<TokenizerJson, TokenizerError> {
     let root = read_json(path)?;
-    let unsupported = |reason: String| TokenizerError::Unsupported {
-        path: path.to_path_buf(),
-        reason,
-    };
     let model = match root.get("model") {
         Some(Value::Object(m)) => m,
         _ => return Err(field_error(path, "model", "an object")),
     };
+    let mut out = wordpiece_model(model, path)?;
+    normalizer(&root, &mut out, path)?;
+    match root.get("pre_tokenizer") {
+        None | Some(Value::Null) => {}
+        Some(p) => match p.get("type").and_then(Value::as_str) {
+            Some("BertPreTokenizer") => {}
+            Some("WhitespaceSplit") => out.settings.do_basic_tokenize = Some(false),
+            other => {
+                return Err(unsupported(path, format!(
+                    "pre_tokenizer.type is {other:?}; only BertPreTokenizer and WhitespaceSplit are supported"
+                )))
+            }
+        },
+    }
+    out.special_tokens = special_added_tokens(&root, path)?;
+    Ok(out)
+}
+
+fn unsupported(path: &Path, reason: String) -> TokenizerError {
+    TokenizerError::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// The WordPiece `model` object: vocabulary, unknown token, prefix and word length limit.
+fn wordpiece_model(
+    model: &Map<String, Value>,
+    path: &Path,
+) -> Result<TokenizerJson, TokenizerError> {
     match model.get("type").and_then(Value::as_str) {
         Some("WordPiece") | None if model.contains_key("vocab") => {}
         other => {
-            return Err(unsupported(format!(
-                "model.type is {other:?}; only WordPiece is supported"
-            )))
+            return Err(unsupported(
+                path,
+                format!("model.type is {other:?}; only WordPiece is supported"),
+            ))
         }
     }
-    let vocab = match model.get("vocab") {
-        Some(Value::Object(v)) => v,
-        _ => return Err(field_error(path, "model.vocab", "an object of token -> id")),
-    };
-    let mut by_id: Vec<Option<String>> = vec![None; vocab.len()];
-    for (token, id) in vocab {
-        let id = id
-            .as_u64()
-            .ok_or_else(|| field_error(path, &format!("model.vocab[{token:?}]"), "an integer id"))?
-            as usize;
-        if id >= by_id.len() {
-            by_id.resize(id + 1, None);
-        }
-        by_id[id] = Some(token.clone());
-    }
-    let mut tokens = Vec::with_capacity(by_id.len());
-    for (id, token) in by_id.into_iter().enumerate() {
-        match token {
-            Some(t) => tokens.push(t),
-            None => {
-                return Err(unsupported(format!(
-                    "model.vocab has no token with id {id}: ids must run from 0 without gaps"
-                )))
-            }
-        }
-    }
-    if tokens.is_empty() {
-        return Err(TokenizerError::EmptyVocab {
-            path: path.to_path_buf(),
-        });
-    }
-
     let mut out = TokenizerJson {
-        tokens,
+        tokens: vocab_tokens(model, path)?,
         unk_token: opt_token(model, "unk_token", path)?,
         ..TokenizerJson::default()
     };
@@ -183,7 +178,54 @@ pub(crate) fn read_tokenizer_json(path: &Path) -> Result<TokenizerJson, Tokenize
             )
         })? as usize),
     };
+    Ok(out)
+}
 
+/// The tokens of `model.vocab` in id order; ids must run from 0 without gaps.
+fn vocab_tokens(model: &Map<String, Value>, path: &Path) -> Result<Vec<String>, TokenizerError> {
+    let vocab = match model.get("vocab") {
+        Some(Value::Object(v)) => v,
+        _ => return Err(field_error(path, "model.vocab", "an object of token -> id")),
+    };
+    let mut by_id: Vec<Option<String>> = vec![None; vocab.len()];
+    for (token, id) in vocab {
+        let id = id
+            .as_u64()
+            .ok_or_else(|| field_error(path, &format!("model.vocab[{token:?}]"), "an integer id"))?
+            as usize;
+        if id >= by_id.len() {
+            by_id.resize(id + 1, None);
+        }
+        by_id[id] = Some(token.clone());
+    }
+    let mut tokens = Vec::with_capacity(by_id.len());
+    for (id, token) in by_id.into_iter().enumerate() {
+        match token {
+            Some(t) => tokens.push(t),
+            None => {
+                return Err(unsupported(
+                    path,
+                    format!(
+                        "model.vocab has no token with id {id}: ids must run from 0 without gaps"
+                    ),
+                ))
+            }
+        }
+    }
+    if tokens.is_empty() {
+        return Err(TokenizerError::EmptyVocab {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(tokens)
+}
+
+/// The settings of a `BertNormalizer`; no normalizer at all means none of its steps.
+fn normalizer(
+    root: &Map<String, Value>,
+    out: &mut TokenizerJson,
+    path: &Path,
+) -> Result<(), TokenizerError> {
     match root.get("normalizer") {
         None | Some(Value::Null) => {
             // No normaliser at all: nothing is cleaned, lowercased or split around CJK.
@@ -202,24 +244,24 @@ pub(crate) fn read_tokenizer_json(path: &Path) -> Result<TokenizerJson, Tokenize
                 opt_bool(n, "handle_chinese_chars", path, "normalizer.")?;
         }
         Some(other) => {
-            return Err(unsupported(format!(
-                "normalizer.type is {:?}; only BertNormalizer is supported",
-                other.get("type").and_then(Value::as_str).unwrap_or("?")
-            )))
+            return Err(unsupported(
+                path,
+                format!(
+                    "normalizer.type is {:?}; only BertNormalizer is supported",
+                    other.get("type").and_then(Value::as_str).unwrap_or("?")
+                ),
+            ))
         }
     }
-    match root.get("pre_tokenizer") {
-        None | Some(Value::Null) => {}
-        Some(p) => match p.get("type").and_then(Value::as_str) {
-            Some("BertPreTokenizer") => {}
-            Some("WhitespaceSplit") => out.settings.do_basic_tokenize = Some(false),
-            other => {
-                return Err(unsupported(format!(
-                    "pre_tokenizer.type is {other:?}; only BertPreTokenizer and WhitespaceSplit are supported"
-                )))
-            }
-        },
-    }
+    Ok(())
+}
+
+/// The contents of the `added_tokens` marked special.
+fn special_added_tokens(
+    root: &Map<String, Value>,
+    path: &Path,
+) -> Result<Vec<String>, TokenizerError> {
+    let mut special = Vec::new();
     if let Some(Value::Array(added)) = root.get("added_tokens") {
         for (i, token) in added.iter().enumerate() {
             let content = token
@@ -233,11 +275,11 @@ pub(crate) fn read_tokenizer_json(path: &Path) -> Result<TokenizerJson, Tokenize
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
             {
-                out.special_tokens.push(content.to_string());
+                special.push(content.to_string());
             }
         }
     }
-    Ok(out)
+    Ok(special)
 }
 
 /// What a `tokenizer_config.json` says.
