@@ -85,7 +85,8 @@ pub fn predict(
     let name = task_name(options.task.as_deref(), &config)?;
     let (outputs, notes) = match name {
         FEATURES => job.features()?,
-        name => tasks::by_name(name, job).unwrap_or_else(|| unreachable_task(name))?,
+        name => tasks::by_name(name, job)
+            .unwrap_or_else(|| Err(TrainError::Run(format!("no task named `{name}`"))))?,
     };
     let lines = lines
         .into_iter()
@@ -96,10 +97,6 @@ pub fn predict(
         })
         .collect();
     Ok(Predictions { lines, notes })
-}
-
-fn unreachable_task(name: &str) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
-    Err(TrainError::Run(format!("no task named `{name}`")))
 }
 
 /// The task to run: the one named (by name or alias), else the one whose head config.json's
@@ -177,7 +174,7 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, TrainError> {
 
 /// One `predict` run, generic over the task it is handed.
 struct Job<'a> {
-    dir: &'a PathBuf,
+    dir: &'a Path,
     input: &'a Path,
     lines: &'a [Line],
     inference: &'a Inference<'a>,
