@@ -594,6 +594,11 @@ def main():
     else:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
+    # As run_glue / run_qa / run_mlm do: seed before the model is made, so that a new head's
+    # initialisation follows the seed (bert-train seeds it from `seed` too). Before 2026-12-02
+    # (session 9) this script made the model unseeded: torch's default generator gave every
+    # run the same head whatever the seed.
+    transformers.set_seed(t.get("seed", 42))
     if task == "sequence-classification":
         labels, splits = sequence_data(config, tokenizer, regression)
         collator = DataCollatorWithPadding(tokenizer)
@@ -631,7 +636,6 @@ def main():
         labels, splits = pretraining_data(config, tokenizer)
         collator = DataCollatorForLanguageModeling(
             tokenizer, mlm_probability=config["data"].get("mlm_probability", 0.15))
-        transformers.set_seed(t.get("seed", 42))
         model = BertForPreTraining(BertConfig(**model_dir.get("config", {})))
     elif task == "masked-lm":
         labels, splits = mlm_data(config, tokenizer)
