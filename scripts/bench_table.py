@@ -11,11 +11,12 @@ import subprocess
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("torch_json")
-    parser.add_argument("rust_json")
+    parser.add_argument("rust_json", nargs="+",
+                        help="`bert-train bench` results: FILE or LABEL=FILE (one row set each)")
     parser.add_argument("--command", default="")
     args = parser.parse_args()
     torch = json.load(open(args.torch_json))
-    rust = json.load(open(args.rust_json))
+    runs = [(None, j) if "=" not in j else tuple(j.split("=", 1)) for j in args.rust_json]
     ref = {r["name"]: r for r in torch["results"]}
     cpu = ""
     try:
@@ -51,11 +52,23 @@ def main():
     for attn in ["eager", "sdpa"]:
         row(f"PyTorch {torch['device']} ({attn} attention)", ref.get(f"forward-{attn}"),
             ref.get(f"train-step-{attn}"), f"{torch.get('max_rss_mib', 0):.0f}" if attn == "eager" else None)
-    for dev in rust["devices"]:
-        results = {r["name"]: r for r in dev["results"]}
-        rss = dev.get("max_rss_mib")
-        row(f"ours, --device {dev['device']}", results.get("forward"), results.get("train-step"),
-            f"{rss:.0f}" if rss else None)
+    for label, path in runs:
+        for dev in json.load(open(path))["devices"]:
+            results = {r["name"]: r for r in dev["results"]}
+            rss = dev.get("max_rss_mib")
+            name = f"ours ({label})" if label else "ours"
+            row(f"{name}, --device {dev['device']}", results.get("forward"),
+                results.get("train-step"), f"{rss:.0f}" if rss else None)
+    matmuls = [r for r in torch["results"] if r["name"].startswith("matmul-")]
+    if matmuls:
+        print("\n| matmul (dense layer) | PyTorch GFLOP/s | " + " | ".join(
+            f"ours{' (' + label + ')' if label else ''} GFLOP/s" for label, _ in runs) + " |")
+        print("|---|---|" + "---|" * len(runs))
+        ours = [{r["name"]: r for d in json.load(open(path))["devices"][:1] for r in d["results"]}
+                for _, path in runs]
+        for m in matmuls:
+            cells = [f"{o[m['name']]['gflop_per_s']:.1f}" if m["name"] in o else "-" for o in ours]
+            print(f"| {m['name'][7:]} | {m['gflop_per_s']:.1f} | " + " | ".join(cells) + " |")
     print("\n`vs torch eager` is PyTorch's time divided by ours: above 1 means we are faster. "
           "Peak RSS is the whole process's high-water mark (ours: all devices so far).")
 

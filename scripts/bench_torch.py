@@ -131,6 +131,23 @@ def summarise(name, times, batch):
     }
 
 
+def bench_matmuls(args, device):
+    """The dense layers' f32 matmuls alone, `[batch * seq, in] @ [in, out]`, as
+    `bert-train bench --matmul` times them."""
+    cfg = make_config(args.config, "eager")
+    h, i, rows = cfg.hidden_size, cfg.intermediate_size, args.batch * args.seq
+    results = []
+    for inner, out in [(h, h), (h, i), (i, h)]:
+        a = torch.rand(rows, inner, device=device)
+        b = torch.rand(inner, out, device=device)
+        with torch.inference_mode():
+            times = time_loop(lambda: a @ b, args.warmup, max(args.iters, 10), device)
+        res = summarise(f"matmul-{rows}x{inner}x{out}", times, 1)
+        res["gflop_per_s"] = 2 * rows * inner * out / res["median_s"] / 1e9
+        results.append(res)
+    return results
+
+
 def max_rss_mib():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS reports bytes.
@@ -209,6 +226,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--out", help="also write the JSON result to this file")
+    p.add_argument("--matmul", action="store_true",
+                   help="also time the dense layers' matmuls alone (GFLOP/s)")
     args = p.parse_args(argv)
     if args.iters < 1:
         p.error("--iters must be >= 1")
@@ -229,7 +248,7 @@ def main(argv=None):
         sys.exit(f"--seq {args.seq} exceeds max_position_embeddings")
     inputs = make_inputs(vocab, args.batch, args.seq, device)
 
-    results = []
+    results = bench_matmuls(args, device) if args.matmul else []
     for attn in ("eager", "sdpa"):
         results.append(bench_forward(args, attn, inputs, device))
         print(f"[bench_torch] {results[-1]['name']}: {results[-1]['median_s']:.4f} s", file=sys.stderr)

@@ -22,6 +22,22 @@ cargo test --workspace --locked
   --model "$CACHE/all-MiniLM-L6-v2" \
   --max-lines "${HELDOUT_LINES:-100000}"
 
+# The CPU backend's matmul picks the gemm crate's AVX-512 kernels at run time where the CPU has
+# them (the default `x86-v4` feature), else its AVX2/FMA ones. The tests above ran whichever this
+# CPU has; on an AVX-512 CPU the model parity runs again under qemu's `-cpu max` (AVX2, no
+# AVX-512), so both paths are checked (.ci/run installs qemu-user).
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  if command -v qemu-x86_64 >/dev/null; then
+    echo "test.sh: model parity without AVX-512 (qemu-x86_64 -cpu max)" >&2
+    CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu max" \
+      cargo test --workspace --locked --test model_parity -- every_head_and_layout
+  else
+    echo "test.sh: no qemu-x86_64, the CPU path without AVX-512 is not tested here" >&2
+  fi
+else
+  echo "test.sh: this CPU has no AVX-512: the tests above ran the AVX2/FMA matmul path" >&2
+fi
+
 # The same model parity on the other devices, and bert-train built with them (the torch venv's
 # torch is a CUDA build, so this binary runs `tch-cuda:N`). One feature list for every build
 # below, so that Burn compiles once for them. The `cuda` feature (burn-cuda) is not built here:

@@ -6,6 +6,8 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
 use burn::prelude::{Bool, Device, Int, Tensor, TensorData};
 use burn::tensor::activation;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
@@ -184,32 +186,69 @@ pub struct BertSelfAttention {
     head_size: usize,
 }
 
+/// How the layers attend: the decomposed product, whose probabilities can be returned and take
+/// dropout (training, or when `attentions` are asked for), or the backend's fused kernel
+/// (inference: one pass over the scores, none kept).
+#[derive(Clone, Debug)]
+enum Attend {
+    /// Scores plus the additive mask bias `[batch, 1, 1, seq]`, softmax, dropout, product.
+    Decomposed(Option<Tensor<4>>),
+    /// `burn::tensor::module::attention` with the padding mask `[batch, 1, seq, seq]` (true:
+    /// masked out).
+    Fused(Option<Tensor<4, Bool>>),
+}
+
+impl Attend {
+    /// Fused where nothing needs the probabilities and no gradient flows.
+    fn new(mask: Option<&Tensor<2, Int>>, device: &Device, keep_probs: bool) -> Self {
+        if keep_probs || device.is_autodiff() {
+            return Attend::Decomposed(mask.cloned().map(mask_bias));
+        }
+        Attend::Fused(mask.map(|mask| {
+            let [batch, seq] = mask.dims();
+            mask.clone()
+                .equal_elem(0)
+                .reshape([batch, 1, 1, seq])
+                .expand([batch, 1, seq, seq])
+        }))
+    }
+}
+
 impl BertSelfAttention {
-    /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 for real positions
-    /// and the most negative finite f32 for padding. Returns the context and the
-    /// probabilities `[batch, heads, seq, seq]`.
-    fn forward(&self, x: Tensor<3>, mask_bias: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>) {
-        let [batch, seq, hidden] = x.dims();
-        let split = |t: Tensor<3>| {
+    /// `x`: `[batch * seq, hidden]`, the rows of `dims` = `[batch, seq]`. Returns the context
+    /// (same shape) and, on the decomposed path, the probabilities `[batch, heads, seq, seq]`.
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        [batch, seq]: [usize; 2],
+        attend: &Attend,
+    ) -> (Tensor<2>, Option<Tensor<4>>) {
+        let hidden = x.dims()[1];
+        let split = |t: Tensor<2>| {
             t.reshape([batch, seq, self.num_heads, self.head_size])
                 .swap_dims(1, 2)
         };
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let scale = 1.0 / (self.head_size as f64).sqrt();
-        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-        if let Some(bias) = mask_bias {
-            scores = scores + bias;
+        let merge = |t: Tensor<4>| t.swap_dims(1, 2).reshape([batch * seq, hidden]);
+        match attend {
+            Attend::Fused(mask) => {
+                let options = AttentionModuleOptions::default();
+                let context = attention(q, k, v, mask.clone(), None, options);
+                (merge(context), None)
+            }
+            Attend::Decomposed(bias) => {
+                let scale = 1.0 / (self.head_size as f64).sqrt();
+                let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+                if let Some(bias) = bias {
+                    scores = scores + bias.clone();
+                }
+                let probs = activation::softmax(scores, 3);
+                let context = self.dropout.forward(probs.clone()).matmul(v);
+                (merge(context), Some(probs))
+            }
         }
-        let probs = activation::softmax(scores, 3);
-        let context = self
-            .dropout
-            .forward(probs.clone())
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
-        (context, probs)
     }
 }
 
@@ -273,8 +312,14 @@ impl BertLayer {
         })
     }
 
-    fn forward(&self, x: Tensor<3>, mask_bias: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>) {
-        let (context, probs) = self.attention.forward(x.clone(), mask_bias);
+    /// `x`: `[batch * seq, hidden]` (see [`BertSelfAttention::forward`]).
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        dims: [usize; 2],
+        attend: &Attend,
+    ) -> (Tensor<2>, Option<Tensor<4>>) {
+        let (context, probs) = self.attention.forward(x.clone(), dims, attend);
         let attended = self
             .attention_layer_norm
             .forward(self.dropout.forward(self.attention_output.forward(context)) + x);
@@ -333,27 +378,38 @@ impl BertModel {
 
     /// Runs the encoder.
     pub fn forward(&self, input: &BertInput, options: OutputOptions) -> BertOutput {
-        let mask_bias = input.attention_mask.clone().map(mask_bias);
-        let mut x = self.embeddings.forward(input);
-        let mut hidden_states = options.hidden_states.then(|| vec![x.clone()]);
+        let device = input.input_ids.device();
+        let attend = Attend::new(input.attention_mask.as_ref(), &device, options.attentions);
+        let [batch, seq] = input.dims();
+        let embedded = self.embeddings.forward(input);
+        let hidden = embedded.dims()[2];
+        // The layers work on `[batch * seq, hidden]`: every dense layer is then one matmul
+        // over all tokens, which the CPU backend runs faster than `batch` matmuls of `seq`
+        // rows each.
+        let unflatten = |x: &Tensor<2>| x.clone().reshape([batch, seq, hidden]);
+        let mut hidden_states = options.hidden_states.then(|| vec![embedded.clone()]);
+        let mut x = embedded.reshape([batch * seq, hidden]);
         let mut attentions = options.attentions.then(Vec::new);
         for layer in &self.layers {
-            let (out, probs) = layer.forward(x, mask_bias.clone());
+            let (out, probs) = layer.forward(x, [batch, seq], &attend);
             x = out;
             if let Some(states) = hidden_states.as_mut() {
-                states.push(x.clone());
+                states.push(unflatten(&x));
             }
-            if let Some(all) = attentions.as_mut() {
+            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
                 all.push(probs);
             }
         }
+        let last_hidden_state = unflatten(&x);
         let pooler_output = self.pooler.as_ref().map(|dense| {
-            let [batch, _, hidden] = x.dims();
-            let first = x.clone().narrow(1, 0, 1).reshape([batch, hidden]);
+            let first = last_hidden_state
+                .clone()
+                .narrow(1, 0, 1)
+                .reshape([batch, hidden]);
             activation::tanh(dense.forward(first))
         });
         BertOutput {
-            last_hidden_state: x,
+            last_hidden_state,
             pooler_output,
             hidden_states,
             attentions,

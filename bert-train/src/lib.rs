@@ -9,6 +9,7 @@
 //! `ModuleOptimizer`, [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update, and
 //! [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
 
+pub mod allocator;
 pub mod builder;
 pub mod config;
 pub mod embed;

@@ -34,6 +34,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    bert_train::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tokenize(args) => commands::tokenize::run(&args),

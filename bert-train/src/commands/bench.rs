@@ -11,12 +11,12 @@ use bert_model::{
     parse_device, BertConfig, BertForSequenceClassification, BertInput, BertModel, HfModel,
     OutputOptions, ParamSource, SequenceLabels,
 };
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use clap::Args;
 use serde_json::{json, Value};
 
 use super::io::write_atomically;
-use bert_train::optim::clip_grad_norm;
+use bert_train::optim::{clip_grad_norm, AdamW};
 
 /// Arguments of `bert-train bench`.
 #[derive(Args, Debug)]
@@ -40,8 +40,14 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
     /// Skip the training step.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "train_only")]
     pub forward_only: bool,
+    /// Skip the forward (for profiling the training step alone).
+    #[arg(long)]
+    pub train_only: bool,
+    /// Also time the dense layers' matmuls alone (`[batch * seq, in] x [in, out]`, GFLOP/s).
+    #[arg(long)]
+    pub matmul: bool,
     /// Write the results (JSON) here as well as to stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -124,46 +130,17 @@ fn random_input(config: &BertConfig, batch: usize, seq: usize, device: &Device) 
 
 fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Value> {
     let device = parse_device(name)?;
-    let input = random_input(config, args.batch, args.seq, &device);
     let mut results = Vec::new();
-
-    let model = BertModel::new(config, &device, 0);
-    let times = time(args.warmup, args.iters, || {
-        let out = model.forward(&input, OutputOptions::default());
-        // Reading the result back waits for the device.
-        let _ = out.last_hidden_state.into_data();
-    });
-    results.push(summary("forward", &times, args.batch));
-    drop(model);
+    if args.matmul {
+        results.extend(bench_matmuls(args, config, &device));
+    }
+    if !args.train_only {
+        results.push(bench_forward(args, config, &device));
+    }
     let rss_inference = peak_rss_mib();
-
     let mut losses = Vec::new();
     if !args.forward_only {
-        let train_device = device.clone().autodiff();
-        let mut source = ParamSource::random(&train_device, config.initializer_range, 0);
-        let mut model = Some(BertForSequenceClassification::build(config, &mut source)?);
-        let input = random_input(config, args.batch, args.seq, &train_device);
-        let labels: Vec<i64> = (0..args.batch as i64).map(|i| i % 2).collect();
-        let labels =
-            Tensor::<1, Int>::from_data(TensorData::new(labels, [args.batch]), &train_device);
-        let mut optimizer: ModuleOptimizer = AdamWConfig::new()
-            .with_weight_decay(0.01)
-            .with_epsilon(1e-8)
-            .init();
-        let times = time(args.warmup, args.iters, || {
-            let current = model.take().expect("model present");
-            let out = current.forward(
-                &input,
-                Some(SequenceLabels::Classes(labels.clone())),
-                OutputOptions::default(),
-            );
-            let loss = out.loss.expect("labels given");
-            losses.push(loss.clone().into_scalar::<f32>());
-            let mut grads = GradientsParams::from_grads(loss.backward(), &current);
-            clip_grad_norm(&current, &mut grads, 1.0);
-            model = Some(optimizer.step(2e-5, current, grads));
-        });
-        results.push(summary("train-step", &times, args.batch));
+        results.push(bench_train_step(args, config, &device, &mut losses)?);
     }
     Ok(json!({
         "device": name,
@@ -172,6 +149,81 @@ fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Val
         "max_rss_after_inference_mib": rss_inference,
         "max_rss_mib": peak_rss_mib(),
     }))
+}
+
+/// The f32 matmuls of the dense layers, alone: query/key/value/output, intermediate, output.
+fn bench_matmuls(args: &BenchArgs, config: &BertConfig, device: &Device) -> Vec<Value> {
+    let (h, i, rows) = (
+        config.hidden_size,
+        config.intermediate_size,
+        args.batch * args.seq,
+    );
+    [(h, h), (h, i), (i, h)]
+        .into_iter()
+        .map(|(inner, out)| {
+            let make = |r: usize, c: usize| {
+                let v: Vec<f32> = (0..r * c).map(|j| (j % 1000) as f32 / 1000.0).collect();
+                Tensor::<2>::from_data(TensorData::new(v, [r, c]), device)
+            };
+            let (a, b) = (make(rows, inner), make(inner, out));
+            let times = time(args.warmup, args.iters.max(10), || {
+                let _ = a.clone().matmul(b.clone()).into_data();
+            });
+            let mut result = summary(&format!("matmul-{rows}x{inner}x{out}"), &times, 1);
+            let flops = 2.0 * (rows * inner * out) as f64;
+            result["gflop_per_s"] = json!(flops / result["median_s"].as_f64().unwrap_or(1.0) / 1e9);
+            result
+        })
+        .collect()
+}
+
+/// `BertModel` forward without gradients.
+fn bench_forward(args: &BenchArgs, config: &BertConfig, device: &Device) -> Value {
+    let input = random_input(config, args.batch, args.seq, device);
+    let model = BertModel::new(config, device, 0);
+    let times = time(args.warmup, args.iters, || {
+        let out = model.forward(&input, OutputOptions::default());
+        // Reading the result back waits for the device.
+        let _ = out.last_hidden_state.into_data();
+    });
+    summary("forward", &times, args.batch)
+}
+
+/// One `BertForSequenceClassification` training step: forward with labels, backward, clipping,
+/// AdamW. Pushes each step's loss to `losses`.
+fn bench_train_step(
+    args: &BenchArgs,
+    config: &BertConfig,
+    device: &Device,
+    losses: &mut Vec<f32>,
+) -> Result<Value> {
+    let train_device = device.clone().autodiff();
+    let mut source = ParamSource::random(&train_device, config.initializer_range, 0);
+    let mut model = Some(BertForSequenceClassification::build(config, &mut source)?);
+    let input = random_input(config, args.batch, args.seq, &train_device);
+    let labels: Vec<i64> = (0..args.batch as i64).map(|i| i % 2).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [args.batch]), &train_device);
+    // The AdamW of `fine-tune` (torch's defaults, weight decay 0.01).
+    let mut optimizer = ModuleOptimizer::from(AdamW {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.01,
+    });
+    let times = time(args.warmup, args.iters, || {
+        let current = model.take().expect("model present");
+        let out = current.forward(
+            &input,
+            Some(SequenceLabels::Classes(labels.clone())),
+            OutputOptions::default(),
+        );
+        let loss = out.loss.expect("labels given");
+        losses.push(loss.clone().into_scalar::<f32>());
+        let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        clip_grad_norm(&current, &mut grads, 1.0);
+        model = Some(optimizer.step(2e-5, current, grads));
+    });
+    Ok(summary("train-step", &times, args.batch))
 }
 
 /// Runs `bert-train bench`.
