@@ -199,9 +199,10 @@ enum Attend {
 }
 
 impl Attend {
-    /// Fused where nothing needs the probabilities and no gradient flows.
+    /// Fused where nothing needs the probabilities, no gradient flows and the backend is
+    /// burn-flex (see [`fused_attention_on`]).
     fn new(mask: Option<&Tensor<2, Int>>, device: &Device, keep_probs: bool) -> Self {
-        if keep_probs || device.is_autodiff() {
+        if keep_probs || device.is_autodiff() || !fused_attention_on(device) {
             return Attend::Decomposed(mask.cloned().map(mask_bias));
         }
         Attend::Fused(mask.map(|mask| {
@@ -211,6 +212,21 @@ impl Attend {
                 .reshape([batch, 1, 1, seq])
                 .expand([batch, 1, seq, seq])
         }))
+    }
+}
+
+/// Whether inference uses Burn's fused attention on `device`: on burn-flex only, where it is
+/// measured faster (`experiments/model-bench/`) and checked against transformers. burn-tch
+/// 0.22.1 hands Burn's boolean mask (true: masked out) to torch's
+/// `scaled_dot_product_attention`, for which true means "attend", so a padding mask would be
+/// inverted there; the CubeCL backends were not measured.
+fn fused_attention_on(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    return *device == Device::flex();
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
     }
 }
 

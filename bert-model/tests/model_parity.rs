@@ -202,6 +202,15 @@ fn run_case(name: &str, class: &str, report: &mut Report, device: &Device) {
                 &expected,
             );
             report.encoder(name, &out, &expected);
+            // Without attentions asked for, inference takes the fused attention kernel.
+            let fused = model.forward(&input, OutputOptions::default());
+            let case = format!("{name} (fused attention)");
+            report.compare(
+                &case,
+                "last_hidden_state",
+                fused.last_hidden_state,
+                &expected,
+            );
         }
         "BertForPreTraining" => {
             let model: BertForPreTraining = load(&dir, device);
@@ -476,6 +485,14 @@ fn minilm_matches_transformers() {
         &expected,
     );
     report.encoder("minilm", &out, &expected);
+    let fused = model.forward(&input, OutputOptions::default());
+    let case = "minilm (fused attention)";
+    report.compare(
+        case,
+        "last_hidden_state",
+        fused.last_hidden_state,
+        &expected,
+    );
     report.finish();
 }
 
