@@ -69,6 +69,19 @@ def main():
         for m in matmuls:
             cells = [f"{o[m['name']]['gflop_per_s']:.1f}" if m["name"] in o else "-" for o in ours]
             print(f"| {m['name'][7:]} | {m['gflop_per_s']:.1f} | " + " | ".join(cells) + " |")
+    phase_rows = [(f"PyTorch ({attn})", ref.get(f"train-step-{attn}")) for attn in ["eager", "sdpa"]]
+    for label, path in runs:
+        for dev in json.load(open(path))["devices"]:
+            results = {r["name"]: r for r in dev["results"]}
+            name = f"ours ({label})" if label else "ours"
+            phase_rows.append((f"{name}, --device {dev['device']}", results.get("train-step")))
+    phase_rows = [(n, r) for n, r in phase_rows if r and "optimizer_median_s" in r]
+    if phase_rows:
+        names = ["forward", "backward", "clip", "optimizer"]
+        print("\n| training step, by phase (median s) | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for n, r in phase_rows:
+            print(f"| {n} | " + " | ".join(f"{r[f'{p}_median_s']:.3f}" for p in names) + " |")
     print("\n`vs torch eager` is PyTorch's time divided by ours: above 1 means we are faster. "
           "Peak RSS is the whole process's high-water mark (ours: all devices so far).")
 

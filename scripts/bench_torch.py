@@ -192,12 +192,26 @@ def bench_train(args, attn, inputs, device):
     opt = torch.optim.AdamW(params, lr=2e-5, weight_decay=0.01)
     losses = []
 
+    phases = []
+
     def step():
+        # Seconds of each phase (forward, backward, clipping, optimizer), as `bert-train bench`
+        # reports them; on CUDA the device is synchronised between phases.
+        laps = [time.perf_counter()]
+
+        def lap():
+            sync(device)
+            laps.append(time.perf_counter())
         out = model(**inputs)
+        lap()
         out.loss.backward()
+        lap()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
+        lap()
         opt.step()
         opt.zero_grad()
+        lap()
+        phases.append([b - a for a, b in zip(laps, laps[1:])])
         # Keep the loss as a tensor so we do not add a host sync inside the loop.
         losses.append(out.loss.detach())
 
@@ -205,6 +219,9 @@ def bench_train(args, attn, inputs, device):
         torch.cuda.reset_peak_memory_stats(device)
     times = time_loop(step, args.warmup, args.iters, device)
     res = summarise(f"train-step-{attn}", times, args.batch)
+    timed = phases[len(phases) - len(times):]
+    for i, name in enumerate(["forward", "backward", "clip", "optimizer"]):
+        res[f"{name}_median_s"] = statistics.median(p[i] for p in timed)
     # Loss of every step run (warmup steps first), as a sanity check that training ran.
     res["losses"] = [float(l) for l in losses]
     if device.type == "cuda":

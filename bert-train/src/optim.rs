@@ -14,6 +14,8 @@ use burn::optim::{GradientsParams, Optimizer, RecordState, StateSink, StateSourc
 
 use crate::config::Schedule;
 
+mod host;
+
 /// The learning rate at each optimizer step: linear warmup from 0, then linear decay to 0,
 /// half a cosine to 0, or constant, as transformers' schedules (`get_linear_schedule_with_warmup`
 /// and friends).
@@ -103,6 +105,33 @@ impl Optimizer for AdamW {
         grad: Tensor<D>,
         state: Option<AdamWState<D>>,
     ) -> (Tensor<D>, Option<AdamWState<D>>) {
+        let decay = if D > 1 { self.weight_decay } else { 0.0 };
+        if host::applies(&tensor) {
+            let (tensor, state) = host::adamw_step(self, lr, tensor, grad, state, decay);
+            return (tensor, Some(state));
+        }
+        self.step_with_ops(lr, tensor, grad, state, decay)
+    }
+
+    fn to_device<const D: usize>(state: AdamWState<D>, device: &Device) -> AdamWState<D> {
+        AdamWState {
+            exp_avg: state.exp_avg.to_device(device),
+            exp_avg_sq: state.exp_avg_sq.to_device(device),
+            steps: state.steps,
+        }
+    }
+}
+
+impl AdamW {
+    /// One step as tensor operations, on any device (weight decay `decay`).
+    fn step_with_ops<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamWState<D>>,
+        decay: f64,
+    ) -> (Tensor<D>, Option<AdamWState<D>>) {
         let (exp_avg, exp_avg_sq, steps) = match state {
             Some(s) => (
                 s.exp_avg.mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1),
@@ -117,7 +146,6 @@ impl Optimizer for AdamW {
         };
         let bias1 = 1.0 - self.beta1.powi(steps as i32);
         let bias2 = 1.0 - self.beta2.powi(steps as i32);
-        let decay = if D > 1 { self.weight_decay } else { 0.0 };
         let mut updated = tensor;
         if decay > 0.0 {
             updated = updated.mul_scalar(1.0 - lr * decay);
@@ -135,14 +163,6 @@ impl Optimizer for AdamW {
             steps,
         };
         (updated, Some(state))
-    }
-
-    fn to_device<const D: usize>(state: AdamWState<D>, device: &Device) -> AdamWState<D> {
-        AdamWState {
-            exp_avg: state.exp_avg.to_device(device),
-            exp_avg_sq: state.exp_avg_sq.to_device(device),
-            steps: state.steps,
-        }
     }
 }
 
@@ -178,18 +198,28 @@ impl LrScheduler for HfScheduler {
 /// `clip_grad_norm_`), and returns the norm before clipping.
 pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
     struct SquaredSum<'a> {
-        grads: &'a GradientsParams,
+        grads: &'a mut GradientsParams,
         total: Option<Tensor<1>>,
+        on_host: f64,
     }
     impl ModuleVisitor for SquaredSum<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let part = g.square().sum();
+            let Some(g) = self.grads.remove::<D>(param.id) else {
+                return;
+            };
+            let g = if host::applies(&g) {
+                let (sum, g) = host::squared_sum(g);
+                self.on_host += sum;
+                g
+            } else {
+                let part = g.clone().square().sum();
                 self.total = Some(match self.total.take() {
                     Some(t) => t + part,
                     None => part,
                 });
-            }
+                g
+            };
+            self.grads.register::<D>(param.id, g);
         }
     }
     struct Scale<'a> {
@@ -199,17 +229,24 @@ pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_no
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads
-                    .register::<D>(param.id, g.mul_scalar(self.factor));
+                let g = if host::applies(&g) {
+                    host::scale(g, self.factor)
+                } else {
+                    g.mul_scalar(self.factor)
+                };
+                self.grads.register::<D>(param.id, g);
             }
         }
     }
-    let mut sum = SquaredSum { grads, total: None };
+    let mut sum = SquaredSum {
+        grads,
+        total: None,
+        on_host: 0.0,
+    };
     module.visit(&mut sum);
-    let norm = sum
-        .total
-        .map(|t| t.sqrt().into_scalar::<f32>())
-        .unwrap_or(0.0);
+    let on_device = sum.total.map(|t| t.into_scalar::<f32>() as f64);
+    let norm = (sum.on_host + on_device.unwrap_or(0.0)).sqrt() as f32;
+    let grads = sum.grads;
     let factor = max_norm / (norm + 1e-6);
     // A NaN norm scales by NaN, as torch does.
     if factor < 1.0 || factor.is_nan() {

@@ -210,8 +210,12 @@ fn bench_train_step(
         epsilon: 1e-8,
         weight_decay: 0.01,
     });
+    // Seconds of each phase per step: forward (with the loss read back), backward, clipping,
+    // optimizer. On an asynchronous device a phase may include earlier phases' queued work.
+    let mut phases: Vec<[f64; 4]> = Vec::new();
     let times = time(args.warmup, args.iters, || {
         let current = model.take().expect("model present");
+        let mut clock = PhaseClock::start();
         let out = current.forward(
             &input,
             Some(SequenceLabels::Classes(labels.clone())),
@@ -219,11 +223,40 @@ fn bench_train_step(
         );
         let loss = out.loss.expect("labels given");
         losses.push(loss.clone().into_scalar::<f32>());
+        let forward = clock.lap();
         let mut grads = GradientsParams::from_grads(loss.backward(), &current);
+        let backward = clock.lap();
         clip_grad_norm(&current, &mut grads, 1.0);
+        let clip = clock.lap();
         model = Some(optimizer.step(2e-5, current, grads));
+        phases.push([forward, backward, clip, clock.lap()]);
     });
-    Ok(summary("train-step", &times, args.batch))
+    let mut result = summary("train-step", &times, args.batch);
+    let timed = &phases[phases.len() - times.len()..];
+    for (i, name) in ["forward", "backward", "clip", "optimizer"]
+        .iter()
+        .enumerate()
+    {
+        let phase: Vec<f64> = timed.iter().map(|p| p[i]).collect();
+        result[format!("{name}_median_s")] = summary(name, &phase, 1)["median_s"].clone();
+    }
+    Ok(result)
+}
+
+/// Seconds between successive laps.
+struct PhaseClock(Instant);
+
+impl PhaseClock {
+    fn start() -> Self {
+        PhaseClock(Instant::now())
+    }
+
+    fn lap(&mut self) -> f64 {
+        let now = Instant::now();
+        let seconds = (now - self.0).as_secs_f64();
+        self.0 = now;
+        seconds
+    }
 }
 
 /// Runs `bert-train bench`.
