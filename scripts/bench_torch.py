@@ -132,19 +132,25 @@ def summarise(name, times, batch):
 
 
 def bench_matmuls(args, device):
-    """The dense layers' f32 matmuls alone, `[batch * seq, in] @ [in, out]`, as
-    `bert-train bench --matmul` times them."""
+    """The dense layers' f32 matmuls alone, as `bert-train bench --matmul` times them: the
+    forward's `x @ w`, and the backward's `g @ w.T` (input gradient) and `x.T @ g` (weight
+    gradient) on transposed views."""
     cfg = make_config(args.config, "eager")
     h, i, rows = cfg.hidden_size, cfg.intermediate_size, args.batch * args.seq
     results = []
     for inner, out in [(h, h), (h, i), (i, h)]:
-        a = torch.rand(rows, inner, device=device)
-        b = torch.rand(inner, out, device=device)
-        with torch.inference_mode():
-            times = time_loop(lambda: a @ b, args.warmup, max(args.iters, 10), device)
-        res = summarise(f"matmul-{rows}x{inner}x{out}", times, 1)
-        res["gflop_per_s"] = 2 * rows * inner * out / res["median_s"] / 1e9
-        results.append(res)
+        x = torch.rand(rows, inner, device=device)
+        w = torch.rand(inner, out, device=device)
+        g = torch.rand(rows, out, device=device)
+        products = [(f"matmul-{rows}x{inner}x{out}", x, w),
+                    (f"matmul-dx-{rows}x{out}x{inner}", g, w.t()),
+                    (f"matmul-dw-{inner}x{rows}x{out}", x.t(), g)]
+        for name, a, b in products:
+            with torch.inference_mode():
+                times = time_loop(lambda: a @ b, args.warmup, max(args.iters, 10), device)
+            res = summarise(name, times, 1)
+            res["gflop_per_s"] = 2 * rows * inner * out / res["median_s"] / 1e9
+            results.append(res)
     return results
 
 

@@ -8,6 +8,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::prelude::{Int, Tensor};
 
 use crate::config::BertConfig;
+use crate::dropout::dropout;
 use crate::loss::{bce_with_logits, cross_entropy, mse};
 use crate::model::{Activation, BertInput, BertModel, BertOutput, OutputOptions};
 use crate::params::{
@@ -399,7 +400,7 @@ impl BertForSequenceClassification {
             .pooler_output
             .clone()
             .expect("classifier has a pooler");
-        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        let logits = self.classifier.forward(dropout(&self.dropout, pooled));
         let loss = labels.map(|labels| match labels {
             SequenceLabels::Classes(classes) => match ProblemType::of(&self.config, true) {
                 ProblemType::Regression => {
@@ -477,7 +478,7 @@ impl BertForMultipleChoice {
         let rows = pooled.dims()[0];
         let logits = self
             .classifier
-            .forward(self.dropout.forward(pooled))
+            .forward(dropout(&self.dropout, pooled))
             .reshape([rows / num_choices.max(1), num_choices.max(1)]);
         let loss = labels.map(|labels| cross_entropy(logits.clone(), labels, -100, None));
         ClassifierOutput {
@@ -539,7 +540,7 @@ impl BertForTokenClassification {
         let encoder = self.bert.forward(input, options);
         let logits = self
             .classifier
-            .forward(self.dropout.forward(encoder.last_hidden_state.clone()));
+            .forward(dropout(&self.dropout, encoder.last_hidden_state.clone()));
         let loss = labels.map(|labels| {
             let [batch, seq, n] = logits.dims();
             let keep = input

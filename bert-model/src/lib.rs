@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod device;
+pub mod dropout;
 pub mod heads;
 pub mod loss;
 pub mod model;

@@ -10,6 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::{BertConfig, HiddenAct};
+use crate::dropout::dropout;
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
 
 /// A batch of token sequences, all `[batch, seq]` on the model's device.
@@ -168,7 +169,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input.input_ids.clone())
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(types);
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }
 
@@ -261,7 +262,7 @@ impl BertSelfAttention {
                     scores = scores + bias.clone();
                 }
                 let probs = activation::softmax(scores, 3);
-                let context = self.dropout.forward(probs.clone()).matmul(v);
+                let context = dropout(&self.dropout, probs.clone()).matmul(v);
                 (merge(context), Some(probs))
             }
         }
@@ -338,13 +339,13 @@ impl BertLayer {
         let (context, probs) = self.attention.forward(x.clone(), dims, attend);
         let attended = self
             .attention_layer_norm
-            .forward(self.dropout.forward(self.attention_output.forward(context)) + x);
+            .forward(dropout(&self.dropout, self.attention_output.forward(context)) + x);
         let inner = self
             .activation
             .forward(self.intermediate.forward(attended.clone()));
         let out = self
             .output_layer_norm
-            .forward(self.dropout.forward(self.output.forward(inner)) + attended);
+            .forward(dropout(&self.dropout, self.output.forward(inner)) + attended);
         (out, probs)
     }
 }

@@ -3,12 +3,15 @@
 # default features: burn-flex on the CPU), one profile per shape, summed by kind of work
 # (buckets.py). Writes experiments/profile/results/<name>.txt (perf's flat profile) and prints
 # the bucket table for each.
-#   PROFILE_SHAPES="minilm:32:64 base:8:128" (config:batch:seq)   PROFILE_ITERS=3
+#   PROFILE_SHAPES="minilm:32:64 base:8:128" (config:batch:seq; "" for none)   PROFILE_ITERS=8
+#   PROFILE_FINETUNE="sentiment ner": also `fine-tune` itself on configs/<name>.toml, the loop as
+#   users run it (PROFILE_STEPS=40 optimizer steps, 64 validation rows, no checkpoints), written
+#   as results/finetune-<name>.txt
 #   BERT_TRAIN_BIN=path (default: $CARGO_TARGET_DIR/release/bert-train, built here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
-SHAPES="${PROFILE_SHAPES:-minilm:32:64 base:8:128}"
+SHAPES="${PROFILE_SHAPES-minilm:32:64 base:8:128}"
 ITERS="${PROFILE_ITERS:-8}"
 BIN="${BERT_TRAIN_BIN:-}"
 if [ -z "$BIN" ]; then
@@ -32,4 +35,14 @@ for shape in $SHAPES; do
     echo "== $name"
     python3 experiments/profile/buckets.py "$out/$name.txt"
   done
+done
+for config in ${PROFILE_FINETUNE:-}; do
+  name="finetune-$config"
+  perf record -q -F 499 -o "$tmp/$name.data" -- "$BIN" fine-tune --config "configs/$config.toml" \
+    --set "training.max_steps=${PROFILE_STEPS:-40}" --set training.checkpoint_every_steps=1000000 \
+    --set data.max_eval_rows=64 --set "output_dir=$tmp/$name" > /dev/null
+  perf report -q -i "$tmp/$name.data" --stdio --no-children --sort dso,sym \
+    --percent-limit 0.05 2>/dev/null > "$out/$name.txt"
+  echo "== $name"
+  python3 experiments/profile/buckets.py "$out/$name.txt"
 done

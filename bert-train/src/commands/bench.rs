@@ -151,30 +151,42 @@ fn bench_device(args: &BenchArgs, config: &BertConfig, name: &str) -> Result<Val
     }))
 }
 
-/// The f32 matmuls of the dense layers, alone: query/key/value/output, intermediate, output.
+/// The f32 matmuls of the dense layers, alone: query/key/value/output, intermediate, output,
+/// each as the forward makes it (`x w`) and as the backward does (`g w^T` for the input's
+/// gradient, `x^T g` for the weight's, both on transposed views as autodiff passes them).
 fn bench_matmuls(args: &BenchArgs, config: &BertConfig, device: &Device) -> Vec<Value> {
     let (h, i, rows) = (
         config.hidden_size,
         config.intermediate_size,
         args.batch * args.seq,
     );
-    [(h, h), (h, i), (i, h)]
-        .into_iter()
-        .map(|(inner, out)| {
-            let make = |r: usize, c: usize| {
-                let v: Vec<f32> = (0..r * c).map(|j| (j % 1000) as f32 / 1000.0).collect();
-                Tensor::<2>::from_data(TensorData::new(v, [r, c]), device)
-            };
-            let (a, b) = (make(rows, inner), make(inner, out));
+    let make = |r: usize, c: usize| {
+        let v: Vec<f32> = (0..r * c).map(|j| (j % 1000) as f32 / 1000.0).collect();
+        Tensor::<2>::from_data(TensorData::new(v, [r, c]), device)
+    };
+    let mut results = Vec::new();
+    for (inner, out) in [(h, h), (h, i), (i, h)] {
+        let (x, w, g) = (make(rows, inner), make(inner, out), make(rows, out));
+        let products: [(String, Tensor<2>, Tensor<2>); 3] = [
+            (format!("matmul-{rows}x{inner}x{out}"), x.clone(), w.clone()),
+            (
+                format!("matmul-dx-{rows}x{out}x{inner}"),
+                g.clone(),
+                w.transpose(),
+            ),
+            (format!("matmul-dw-{inner}x{rows}x{out}"), x.transpose(), g),
+        ];
+        for (name, a, b) in products {
             let times = time(args.warmup, args.iters.max(10), || {
                 let _ = a.clone().matmul(b.clone()).into_data();
             });
-            let mut result = summary(&format!("matmul-{rows}x{inner}x{out}"), &times, 1);
+            let mut result = summary(&name, &times, 1);
             let flops = 2.0 * (rows * inner * out) as f64;
             result["gflop_per_s"] = json!(flops / result["median_s"].as_f64().unwrap_or(1.0) / 1e9);
-            result
-        })
-        .collect()
+            results.push(result);
+        }
+    }
+    results
 }
 
 /// `BertModel` forward without gradients.

@@ -336,8 +336,8 @@ pub fn argmax(row: &[f32]) -> usize {
 }
 
 /// Evaluates `model` (a plain-device model in validation mode) on `features` in batches of
-/// `batch_size`, in file order: the task's metrics and `loss`, the mean of the batch losses
-/// weighted by batch size (as transformers' Trainer computes it).
+/// `batch_size` grouped by length ([`evaluation_batches`]): the task's metrics and `loss`, the
+/// mean of the batch losses weighted by batch size (as transformers' Trainer computes it).
 pub fn evaluate<T: Task>(
     task: &T,
     model: &T::Model,
@@ -349,29 +349,59 @@ pub fn evaluate<T: Task>(
 ) -> Metrics {
     let mut loss_sum = 0.0;
     let mut outputs = Vec::with_capacity(features.len());
-    let batches = features.len().div_ceil(batch_size.max(1));
-    for b in 0..batches {
-        let (host, rows) = evaluation_batch(task, features, b, batch_size);
+    let batches = evaluation_batches(task, features, batch_size);
+    for (b, indices) in batches.iter().enumerate() {
+        let host = evaluation_batch(task, features, indices, b);
         let batch = task.to_device(&host, pad_id, device);
         let (loss, batch_outputs) = task.predict(model, &batch);
-        loss_sum += loss * rows as f64;
+        loss_sum += loss * indices.len() as f64;
         outputs.extend(batch_outputs);
     }
-    split_metrics(task, features, outputs, labels, loss_sum)
+    split_metrics(
+        task,
+        features,
+        file_order(&batches, outputs),
+        labels,
+        loss_sum,
+    )
 }
 
-/// The `b`-th evaluation batch of `features` (file order) and its row count. Evaluation draws
+/// The evaluation batches of `features` as lists of indices: longest features first (ties in
+/// file order), `batch_size` to a batch, so that a batch pads its rows to about their own
+/// length. [`file_order`] puts the outputs back.
+pub fn evaluation_batches<T: Task>(
+    _task: &T,
+    features: &[T::Feature],
+    batch_size: usize,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..features.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(T::length(&features[i])));
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// The host batch of the features at `indices`, the `b`-th evaluation batch. Evaluation draws
 /// from a fixed stream: the same numbers every time.
 pub fn evaluation_batch<T: Task>(
     task: &T,
     features: &[T::Feature],
+    indices: &[usize],
     b: usize,
-    batch_size: usize,
-) -> (T::HostBatch, usize) {
-    let size = batch_size.max(1);
-    let indices: Vec<usize> = (b * size..((b + 1) * size).min(features.len())).collect();
+) -> T::HostBatch {
     let mut rng = batch_rng(EVALUATION_SEED, b, 0);
-    (task.gather(features, &indices, &mut rng), indices.len())
+    task.gather(features, indices, &mut rng)
+}
+
+/// `outputs`, one per feature in the order of `batches`, put back in file order.
+pub fn file_order<O>(batches: &[Vec<usize>], outputs: Vec<O>) -> Vec<O> {
+    debug_assert_eq!(outputs.len(), batches.iter().map(Vec::len).sum::<usize>());
+    let mut slots: Vec<Option<O>> = (0..outputs.len()).map(|_| None).collect();
+    for (&i, output) in batches.iter().flatten().zip(outputs) {
+        slots[i] = Some(output);
+    }
+    slots.into_iter().flatten().collect()
 }
 
 /// The seed of everything random in evaluation batches.

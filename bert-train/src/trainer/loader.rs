@@ -4,7 +4,8 @@
 //! epoch is a pure function of the seed and the epoch ([`BatchPlan`]), a loader can start in the
 //! middle of an epoch (resume), and each host batch is gathered with a generator seeded from
 //! (seed, step, micro-batch), on `loader_workers` threads ahead of the model. [`EvalLoader`]
-//! yields a split's evaluation batches in file order, gathered from a fixed stream.
+//! yields a split's evaluation batches longest features first (less padding), gathered from a
+//! fixed stream.
 
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -14,7 +15,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 
 use super::learned::{EvalBatch, MicroBatch};
-use crate::tasks::{batch_rng, evaluation_batch, Task};
+use crate::tasks::{batch_rng, evaluation_batch, evaluation_batches, Task};
 
 /// Where the next [`DataLoader::iter`] of a [`StepLoader`] starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -266,20 +267,23 @@ impl<T: Task> StepLoader<T> {
     }
 }
 
-/// The evaluation batches of one split, in file order.
+/// The evaluation batches of one split, longest features first ([`evaluation_batches`]).
 pub struct EvalLoader<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
     batch_size: usize,
+    batches: Vec<Vec<usize>>,
 }
 
 impl<T: Task> EvalLoader<T> {
-    /// Batches of `batch_size` features.
+    /// Batches of `batch_size` features, grouped by length ([`evaluation_batches`]).
     pub fn new(task: Arc<T>, features: Arc<Vec<T::Feature>>, batch_size: usize) -> Self {
+        let batches = evaluation_batches(&*task, &features, batch_size);
         EvalLoader {
             task,
             features,
-            batch_size: batch_size.max(1),
+            batch_size,
+            batches,
         }
     }
 
@@ -287,12 +291,18 @@ impl<T: Task> EvalLoader<T> {
     pub fn features(&self) -> &[T::Feature] {
         &self.features
     }
+
+    /// The batches, as indices into [`EvalLoader::features`], in the order they are given.
+    pub fn batches(&self) -> &[Vec<usize>] {
+        &self.batches
+    }
 }
 
 /// The batches of an [`EvalLoader`].
 pub struct EvalIter<'a, T: Task> {
     loader: &'a EvalLoader<T>,
     next: usize,
+    done: usize,
 }
 
 impl<T: Task> Iterator for EvalIter<'_, T> {
@@ -300,25 +310,20 @@ impl<T: Task> Iterator for EvalIter<'_, T> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let loader = self.loader;
-        let start = self.next * loader.batch_size;
-        if start >= loader.features.len() {
-            return None;
-        }
-        let (host, rows) = evaluation_batch(
-            &*loader.task,
-            &loader.features,
-            self.next,
-            loader.batch_size,
-        );
+        let indices = loader.batches.get(self.next)?;
+        let host = evaluation_batch(&*loader.task, &loader.features, indices, self.next);
         self.next += 1;
-        Some(Ok(EvalBatch { host, rows }))
+        self.done += indices.len();
+        Some(Ok(EvalBatch {
+            host,
+            rows: indices.len(),
+        }))
     }
 }
 
 impl<T: Task> DataLoaderIterator<EvalBatch<T::HostBatch>> for EvalIter<'_, T> {
     fn progress(&self) -> Progress {
-        let done = (self.next * self.loader.batch_size).min(self.loader.features.len());
-        Progress::new(done, self.loader.features.len(), None)
+        Progress::new(self.done, self.loader.features.len(), None)
     }
 }
 
@@ -327,6 +332,7 @@ impl<T: Task> DataLoader<EvalBatch<T::HostBatch>> for EvalLoader<T> {
         Box::new(EvalIter {
             loader: self,
             next: 0,
+            done: 0,
         })
     }
 
@@ -351,9 +357,9 @@ impl<T: Task> DataLoader<EvalBatch<T::HostBatch>> for EvalLoader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::configure;
     use crate::tasks::sequence_classification::SequenceClassification;
     use crate::tasks::testing::tiny;
+    use crate::tasks::{configure, file_order};
 
     /// (step, micro-batch, passes, rows, dropout seed, the batch) of each item.
     fn items(loader: &StepLoader<SequenceClassification>) -> Vec<String> {
@@ -370,9 +376,14 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_loader_started_mid_epoch_gives_the_rest_of_that_epoch() {
-        let rows: String = (0..7).map(|i| format!("the cat sat {i},pos\n")).collect();
+    /// A sequence-classification task on a tiny config and the features of `rows`
+    /// (`sentence,label` lines).
+    fn sentences(
+        rows: &str,
+    ) -> (
+        SequenceClassification,
+        Arc<Vec<<SequenceClassification as Task>::Feature>>,
+    ) {
         let tiny = tiny(
             "task = \"sequence-classification\"",
             "text_column = \"sentence\"",
@@ -380,12 +391,41 @@ mod tests {
         );
         let task: SequenceClassification = configure(&tiny.config).unwrap();
         let data = task.load(&tiny.context()).unwrap();
+        (task, Arc::new(data.train.features))
+    }
+
+    #[test]
+    fn evaluation_batches_go_longest_first_and_outputs_return_to_file_order() {
+        let rows = "a,pos\nthe cat sat on the mat,pos\nthe cat,neg\nb,neg\nthe cat sat,pos\n";
+        let (task, features) = sentences(rows);
+        let loader = EvalLoader::new(Arc::new(task), features, 2);
+        let lengths: Vec<usize> = loader
+            .features()
+            .iter()
+            .map(SequenceClassification::length)
+            .collect();
+        // Longest first; the two one-word rows tie and keep file order (0 before 3).
+        assert_eq!(loader.batches(), &[vec![1, 4], vec![2, 0], vec![3]]);
+        assert!(loader
+            .batches()
+            .concat()
+            .windows(2)
+            .all(|w| lengths[w[0]] >= lengths[w[1]]));
+        let batches = loader.iter().map(|b| b.unwrap().rows).collect::<Vec<_>>();
+        assert_eq!(batches, [2, 2, 1]);
+        let outputs: Vec<usize> = loader.batches().concat();
+        assert_eq!(file_order(loader.batches(), outputs), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_loader_started_mid_epoch_gives_the_rest_of_that_epoch() {
+        let rows: String = (0..7).map(|i| format!("the cat sat {i},pos\n")).collect();
+        let (task, features) = sentences(&rows);
         let plan = BatchPlan {
             batch_size: 2,
             shuffle_seed: Some(3),
             group_by_length: false,
         };
-        let features = Arc::new(data.train.features);
         let loader = StepLoader::new(Arc::new(task), features, plan, 2, 9, 2);
         // 7 rows in batches of 2, two passes per step: 4 passes, 2 steps an epoch.
         assert_eq!(loader.steps_per_epoch(), 2);

@@ -34,7 +34,7 @@ use super::loader::{EvalLoader, Position, StepLoader};
 use super::state::{write_metrics_csv, LogRow, TrainerState};
 use crate::config::FineTuneConfig;
 use crate::metrics::Metrics;
-use crate::tasks::{split_metrics, Task};
+use crate::tasks::{file_order, split_metrics, Task};
 use crate::TrainError;
 
 /// How the loop ended.
@@ -444,6 +444,7 @@ impl<T: Task> StepLoop<'_, T> {
         };
         let model = self.learner.model().valid();
         let (loss, outputs) = evaluate_batches::<T>(&model, &**loader)?;
+        let outputs = file_order(loader.batches(), outputs);
         let features = loader.features();
         let labels = self.ctx.labels.as_ref();
         Ok(split_metrics(
@@ -549,7 +550,8 @@ fn next_step<H>(
     }
 }
 
-/// The summed loss (mean per batch times its rows) and the outputs of every evaluation batch.
+/// The summed loss (mean per batch times its rows) and the outputs of every evaluation batch, in
+/// the loader's batch order ([`file_order`] puts them back in file order).
 pub fn evaluate_batches<T: Task>(
     model: &Learned<T>,
     loader: &EvalLoader<T>,
