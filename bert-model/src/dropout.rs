@@ -14,6 +14,8 @@ use burn::prelude::{Device, Tensor, TensorData};
 use burn::tensor::{Distribution, Shape};
 use rayon::prelude::*;
 
+use crate::host::on_flex;
+
 /// Elements per parallel chunk of a mask.
 const CHUNK: usize = 1 << 16;
 
@@ -21,23 +23,12 @@ const CHUNK: usize = 1 << 16;
 pub fn dropout<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
     let device = input.device();
     let training = layer.training.is_enabled() && device.is_autodiff() && layer.prob > 0.0;
-    if !training || !host_masks_on(&device) {
+    if !training || !on_flex(&device) {
         return layer.forward(input);
     }
     let keep = 1.0 - layer.prob;
     let mask = keep_mask(input.shape(), keep, draw_seed(&device));
     input * Tensor::from_data(mask, &device)
-}
-
-/// Whether masks are drawn here: on burn-flex (training devices wrap it in autodiff).
-fn host_masks_on(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    return device.clone().inner() == Device::flex();
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = device;
-        false
-    }
 }
 
 /// 48 bits from the device's generator: two uniform f32 draws of 24 bits each.

@@ -15,7 +15,9 @@
 pub mod config;
 pub mod device;
 pub mod dropout;
+pub mod gelu;
 pub mod heads;
+mod host;
 pub mod loss;
 pub mod model;
 pub mod params;

@@ -11,6 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout::dropout;
+use crate::gelu::gelu;
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
 
 /// A batch of token sequences, all `[batch, seq]` on the model's device.
@@ -99,7 +100,7 @@ impl Activation {
     /// Applies the activation.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.kind {
-            HiddenAct::Gelu => activation::gelu(x),
+            HiddenAct::Gelu => gelu(x),
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => activation::gelu_approximate(x),
             HiddenAct::Relu => activation::relu(x),
             HiddenAct::Silu => activation::silu(x),
