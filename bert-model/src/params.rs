@@ -271,12 +271,7 @@ impl<'a> ParamSource<'a> {
             Init::Normal,
         )?;
         // Burn's row layout holds [d_input, d_output]: transpose once here.
-        let mut transposed = vec![0.0f32; weight.len()];
-        for o in 0..d_output {
-            for i in 0..d_input {
-                transposed[i * d_output + o] = weight[o * d_input + i];
-            }
-        }
+        let transposed = transpose(&weight, d_output, d_input);
         let bias = self.tensor(&format!("{name}.bias"), [d_output], Init::Zeros)?;
         let mut linear = LinearConfig::new(d_input, d_output).init(&self.device);
         linear.weight = Param::from_tensor(Tensor::from_data(
@@ -426,4 +421,43 @@ pub(crate) fn put_layer_norm(out: &mut HfTensors, name: &str, norm: &LayerNorm) 
 /// Adds an embedding table as `{name}.weight`.
 pub(crate) fn put_embedding(out: &mut HfTensors, name: &str, embedding: &Embedding) {
     put_tensor(out, &format!("{name}.weight"), embedding.weight.val());
+}
+
+/// `values`, a row-major `[rows, cols]` matrix, as `[cols, rows]`; in square tiles, so that
+/// reads and writes both stay within a few cache lines.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0.0f32; values.len()];
+    for row_start in (0..rows).step_by(TILE) {
+        for col_start in (0..cols).step_by(TILE) {
+            for r in row_start..(row_start + TILE).min(rows) {
+                for c in col_start..(col_start + TILE).min(cols) {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns_across_tile_edges() {
+        for (rows, cols) in [(1, 1), (3, 70), (65, 33), (64, 64)] {
+            let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let out = transpose(&values, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        out[c * rows + r],
+                        values[r * cols + c],
+                        "{rows}x{cols} at {r},{c}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -87,7 +87,24 @@ impl std::fmt::Display for StoredDType {
     }
 }
 
-type ReadFn = dyn Fn() -> io::Result<Vec<u8>> + Send + Sync;
+type ReadFn = dyn Fn() -> io::Result<StoredBytes> + Send + Sync;
+
+/// The bytes of one stored tensor: a range of a file's memory map (no copy), or owned.
+enum StoredBytes {
+    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for StoredBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            StoredBytes::Mapped(map, range) => &map[range.clone()],
+            StoredBytes::Owned(bytes) => bytes,
+        }
+    }
+}
 
 /// One tensor of a checkpoint file, read on demand.
 #[derive(Clone)]
@@ -172,7 +189,7 @@ impl StoredTensor {
             shape,
             dtype: StoredDType::F32,
             path,
-            read: Arc::new(move || Ok(bytes.clone())),
+            read: Arc::new(move || Ok(StoredBytes::Owned(bytes.clone()))),
         }
     }
 }
@@ -260,7 +277,8 @@ impl Checkpoint {
             };
             let (begin, end) = info.data_offsets;
             let map = Arc::clone(&map);
-            let read = move || Ok(map[data_start + begin..data_start + end].to_vec());
+            let range = data_start + begin..data_start + end;
+            let read = move || Ok(StoredBytes::Mapped(Arc::clone(&map), range.clone()));
             tensors.insert(
                 name,
                 StoredTensor {
@@ -306,7 +324,7 @@ impl Checkpoint {
             let shape = tensor.shape().to_vec();
             // torch stores native-endian bytes; only little-endian files are accepted by the
             // reader, and `to_f32` decodes little-endian.
-            let read = move || tensor.read();
+            let read = move || tensor.read().map(StoredBytes::Owned);
             tensors.insert(
                 name,
                 StoredTensor {

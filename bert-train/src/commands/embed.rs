@@ -58,10 +58,23 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         normalize: args.normalize.then_some(true),
         max_seq_length: args.max_seq_length,
     };
+    let start = std::time::Instant::now();
     let embedder = Embedder::from_pretrained(&args.model, &device, overrides)?;
+    eprintln!(
+        "loaded {} in {:.3} s",
+        args.model,
+        start.elapsed().as_secs_f64()
+    );
     let rows = read_rows(&args.input)?;
     let texts: Vec<&str> = rows.iter().map(|(_, text)| text.as_str()).collect();
+    let start = std::time::Instant::now();
     let vectors = embedder.encode(&texts, args.batch_size)?;
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!(
+        "embedded {} texts in {seconds:.2} s ({:.1} texts/s, tokenization included)",
+        texts.len(),
+        texts.len() as f64 / seconds.max(1e-9)
+    );
     write_atomically(&args.output, |out| {
         for ((fields, _), vector) in rows.iter().zip(vectors) {
             let mut object = fields.clone();
