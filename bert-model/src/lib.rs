@@ -20,6 +20,7 @@ pub mod heads;
 mod host;
 pub mod loss;
 pub mod model;
+mod packing;
 pub mod params;
 pub mod pretrained;
 pub mod rng;

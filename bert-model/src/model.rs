@@ -12,6 +12,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout::dropout;
 use crate::gelu::gelu;
+use crate::packing::Packing;
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
 
 /// A batch of token sequences, all `[batch, seq]` on the model's device.
@@ -82,6 +83,21 @@ pub struct OutputOptions {
     pub hidden_states: bool,
     /// Return every layer's attention probabilities.
     pub attentions: bool,
+    /// Run the per-token layers on the real tokens only (see the `packing` module): faster on
+    /// padded batches, the same values at real positions, but zeros instead of transformers'
+    /// values at padded ones. For tasks whose outputs at padding are never used.
+    pub skip_padding: bool,
+}
+
+impl OutputOptions {
+    /// No optional outputs, and the padding skipped (see [`OutputOptions::skip_padding`]): what
+    /// training, evaluation and inference of a task use when they never read padded positions.
+    pub fn skipping_padding() -> Self {
+        OutputOptions {
+            skip_padding: true,
+            ..OutputOptions::default()
+        }
+    }
 }
 
 /// An activation named by `hidden_act`.
@@ -233,23 +249,35 @@ fn fused_attention_on(device: &Device) -> bool {
 }
 
 impl BertSelfAttention {
-    /// `x`: `[batch * seq, hidden]`, the rows of `dims` = `[batch, seq]`. Returns the context
-    /// (same shape) and, on the decomposed path, the probabilities `[batch, heads, seq, seq]`.
+    /// `x`: `[batch * seq, hidden]`, the rows of `dims` = `[batch, seq]`, or the real tokens'
+    /// rows only when `packing` is given. Returns the context (the same rows as `x`) and, on the
+    /// decomposed path, the probabilities `[batch, heads, seq, seq]`.
     fn forward(
         &self,
         x: Tensor<2>,
         [batch, seq]: [usize; 2],
         attend: &Attend,
+        packing: Option<&Packing>,
     ) -> (Tensor<2>, Option<Tensor<4>>) {
         let hidden = x.dims()[1];
         let split = |t: Tensor<2>| {
+            let t = match packing {
+                Some(packing) => packing.unpack(t),
+                None => t,
+            };
             t.reshape([batch, seq, self.num_heads, self.head_size])
                 .swap_dims(1, 2)
         };
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let merge = |t: Tensor<4>| t.swap_dims(1, 2).reshape([batch * seq, hidden]);
+        let merge = |t: Tensor<4>| {
+            let t = t.swap_dims(1, 2).reshape([batch * seq, hidden]);
+            match packing {
+                Some(packing) => packing.pack(t),
+                None => t,
+            }
+        };
         match attend {
             Attend::Fused(mask) => {
                 let options = AttentionModuleOptions::default();
@@ -330,14 +358,16 @@ impl BertLayer {
         })
     }
 
-    /// `x`: `[batch * seq, hidden]` (see [`BertSelfAttention::forward`]).
+    /// `x`: `[batch * seq, hidden]` or the real tokens' rows (see
+    /// [`BertSelfAttention::forward`]).
     fn forward(
         &self,
         x: Tensor<2>,
         dims: [usize; 2],
         attend: &Attend,
+        packing: Option<&Packing>,
     ) -> (Tensor<2>, Option<Tensor<4>>) {
-        let (context, probs) = self.attention.forward(x.clone(), dims, attend);
+        let (context, probs) = self.attention.forward(x.clone(), dims, attend, packing);
         let attended = self
             .attention_layer_norm
             .forward(dropout(&self.dropout, self.attention_output.forward(context)) + x);
@@ -404,12 +434,26 @@ impl BertModel {
         // The layers work on `[batch * seq, hidden]`: every dense layer is then one matmul
         // over all tokens, which the CPU backend runs faster than `batch` matmuls of `seq`
         // rows each.
-        let unflatten = |x: &Tensor<2>| x.clone().reshape([batch, seq, hidden]);
+        // With `skip_padding`, they work on the real tokens' rows only.
+        let packing = options
+            .skip_padding
+            .then(|| input.attention_mask.as_ref().and_then(Packing::from_mask))
+            .flatten();
+        let unflatten = |x: &Tensor<2>| {
+            let x = match &packing {
+                Some(packing) => packing.unpack(x.clone()),
+                None => x.clone(),
+            };
+            x.reshape([batch, seq, hidden])
+        };
         let mut hidden_states = options.hidden_states.then(|| vec![embedded.clone()]);
         let mut x = embedded.reshape([batch * seq, hidden]);
+        if let Some(packing) = &packing {
+            x = packing.pack(x);
+        }
         let mut attentions = options.attentions.then(Vec::new);
         for layer in &self.layers {
-            let (out, probs) = layer.forward(x, [batch, seq], &attend);
+            let (out, probs) = layer.forward(x, [batch, seq], &attend, packing.as_ref());
             x = out;
             if let Some(states) = hidden_states.as_mut() {
                 states.push(unflatten(&x));

@@ -167,6 +167,7 @@ impl Report {
 const ALL: OutputOptions = OutputOptions {
     hidden_states: true,
     attentions: true,
+    skip_padding: false,
 };
 
 fn load<M: HfModel>(dir: &Path, device: &Device) -> M {
@@ -450,6 +451,101 @@ fn padded_rows_equal_rows_run_alone() {
             &want,
         );
     }
+    report.finish();
+}
+
+impl Report {
+    /// Compares a `[batch, seq, n]` output at the real positions only: both sides' padded
+    /// positions are set to 0 first.
+    fn compare_real(&mut self, case: &str, name: &str, actual: Tensor<3>, expected: &Expected) {
+        let mask = expected
+            .ints::<2>("attention_mask")
+            .float()
+            .unsqueeze_dim::<3>(2);
+        let key = format!("out.{name}");
+        let want = expected.float_tensor::<3>(&key) * mask.clone();
+        let shape = expected.shape(&key);
+        let want = want.into_data().try_to_vec::<f32>().unwrap();
+        self.compare_values(case, name, actual * mask, &shape, &want);
+    }
+}
+
+/// With `skip_padding`, every head but question answering (whose loss reads padded positions,
+/// as transformers' does) gives transformers' losses, and its outputs at every real position.
+#[test]
+fn skipping_padding_keeps_real_positions_and_losses() {
+    let device = device();
+    let skip = OutputOptions::skipping_padding();
+    let mut report = Report::default();
+    let open = |name: &str| Expected::open(&fixtures().join(name), &device);
+    let expected = open("bert_model");
+    let out = load::<BertModel>(&fixtures().join("bert_model"), &device)
+        .forward(&expected.input().0, skip);
+    report.compare_real(
+        "bert_model",
+        "last_hidden_state",
+        out.last_hidden_state,
+        &expected,
+    );
+    report.compare(
+        "bert_model",
+        "pooler_output",
+        out.pooler_output.unwrap(),
+        &expected,
+    );
+
+    let expected = open("masked_lm");
+    let model: BertForMaskedLM = load(&fixtures().join("masked_lm"), &device);
+    let out = model.forward(&expected.input().0, Some(expected.ints("labels")), skip);
+    report.compare_real("masked_lm", "logits", out.logits, &expected);
+    report.compare("masked_lm", "loss", out.loss.unwrap(), &expected);
+
+    let expected = open("pretraining");
+    let model: BertForPreTraining = load(&fixtures().join("pretraining"), &device);
+    let labels = (
+        expected.ints("labels"),
+        expected.ints("next_sentence_label"),
+    );
+    let out = model.forward(&expected.input().0, Some(labels), skip);
+    report.compare_real(
+        "pretraining",
+        "prediction_logits",
+        out.prediction_logits,
+        &expected,
+    );
+    report.compare("pretraining", "loss", out.loss.unwrap(), &expected);
+
+    let expected = open("next_sentence");
+    let model: BertForNextSentencePrediction = load(&fixtures().join("next_sentence"), &device);
+    let out = model.forward(&expected.input().0, Some(expected.ints("labels")), skip);
+    report.compare("next_sentence", "logits", out.logits, &expected);
+    report.compare("next_sentence", "loss", out.loss.unwrap(), &expected);
+
+    let expected = open("sequence_classification");
+    let model: BertForSequenceClassification =
+        load(&fixtures().join("sequence_classification"), &device);
+    let labels = SequenceLabels::Classes(expected.ints("labels"));
+    let out = model.forward(&expected.input().0, Some(labels), skip);
+    report.compare("sequence_classification", "logits", out.logits, &expected);
+    report.compare(
+        "sequence_classification",
+        "loss",
+        out.loss.unwrap(),
+        &expected,
+    );
+
+    let expected = open("token_classification");
+    let model: BertForTokenClassification = load(&fixtures().join("token_classification"), &device);
+    let out = model.forward(&expected.input().0, Some(expected.ints("labels")), skip);
+    report.compare_real("token_classification", "logits", out.logits, &expected);
+    report.compare("token_classification", "loss", out.loss.unwrap(), &expected);
+
+    let expected = open("multiple_choice");
+    let model: BertForMultipleChoice = load(&fixtures().join("multiple_choice"), &device);
+    let (input, choices) = expected.input();
+    let out = model.forward(&input, choices, Some(expected.ints("labels")), skip);
+    report.compare("multiple_choice", "logits", out.logits, &expected);
+    report.compare("multiple_choice", "loss", out.loss.unwrap(), &expected);
     report.finish();
 }
 

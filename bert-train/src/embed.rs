@@ -203,7 +203,7 @@ impl Embedder {
             .unwrap_or_else(|| Tensor::<2, Int>::ones([n, seq], &self.device));
         let states = self
             .model
-            .forward(&input, OutputOptions::default())
+            .forward(&input, OutputOptions::skipping_padding())
             .last_hidden_state;
         let pooled = pool(states, mask, self.config.pooling);
         let hidden = pooled.dims()[1];

@@ -150,15 +150,17 @@ fn close_loss(case: &Value, loss: Tensor<1>) {
 
 #[test]
 fn masked_lm_gradients_match_transformers() {
+    masked_lm_gradients(OutputOptions::default());
+    // Skipping padding changes nothing that reaches the loss.
+    masked_lm_gradients(OutputOptions::skipping_padding());
+}
+
+fn masked_lm_gradients(options: OutputOptions) {
     let device = Device::default().autodiff();
     let case = case("masked_lm");
     let model: BertForMaskedLM = load("masked_lm", &device);
     let labels = int2(&case["labels"], &device);
-    let out = model.forward(
-        &input(&case, &device),
-        Some(labels),
-        OutputOptions::default(),
-    );
+    let out = model.forward(&input(&case, &device), Some(labels), options);
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);
@@ -176,6 +178,12 @@ fn masked_lm_gradients_match_transformers() {
 
 #[test]
 fn pretraining_gradients_match_transformers() {
+    pretraining_gradients(OutputOptions::default());
+    // Skipping padding changes nothing that reaches the loss.
+    pretraining_gradients(OutputOptions::skipping_padding());
+}
+
+fn pretraining_gradients(options: OutputOptions) {
     let device = Device::default().autodiff();
     let case = case("pretraining");
     let model: BertForPreTraining = load("pretraining", &device);
@@ -183,11 +191,7 @@ fn pretraining_gradients_match_transformers() {
         int2(&case["labels"], &device),
         int1(&case["next_sentence_label"], &device),
     );
-    let out = model.forward(
-        &input(&case, &device),
-        Some(labels),
-        OutputOptions::default(),
-    );
+    let out = model.forward(&input(&case, &device), Some(labels), options);
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);
@@ -205,15 +209,17 @@ fn pretraining_gradients_match_transformers() {
 
 #[test]
 fn sequence_classification_gradients_match_transformers() {
+    sequence_classification_gradients(OutputOptions::default());
+    // Skipping padding changes nothing that reaches the loss.
+    sequence_classification_gradients(OutputOptions::skipping_padding());
+}
+
+fn sequence_classification_gradients(options: OutputOptions) {
     let device = Device::default().autodiff();
     let case = case("sequence_classification");
     let model: BertForSequenceClassification = load("sequence_classification", &device);
     let labels = SequenceLabels::Classes(int1(&case["labels"], &device));
-    let out = model.forward(
-        &input(&case, &device),
-        Some(labels),
-        OutputOptions::default(),
-    );
+    let out = model.forward(&input(&case, &device), Some(labels), options);
     let loss = out.loss.unwrap();
     let grads = loss.clone().backward();
     close_loss(&case, loss);

@@ -135,12 +135,12 @@ impl Task for MaskedLm {
     }
 
     fn loss(&self, model: &BertForMaskedLM, batch: &Batch) -> Tensor<1> {
-        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::default());
+        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::skipping_padding());
         out.loss.expect("labels were given")
     }
 
     fn predict(&self, model: &BertForMaskedLM, batch: &Batch) -> (f64, Vec<(usize, usize)>) {
-        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::default());
+        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::skipping_padding());
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         let [n, seq, _] = out.logits.dims();
         let predicted = int_values(out.logits.argmax(2).reshape([n, seq]));
@@ -177,7 +177,7 @@ impl Task for MaskedLm {
     }
 
     fn infer(&self, model: &BertForMaskedLM, inputs: &[Encoding], inference: &Inference) -> Vec<Fields> {
-        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::skipping_padding());
         let (logits, [_, seq, vocab]) = host(out.logits);
         inputs
             .iter()

@@ -122,13 +122,13 @@ impl Task for MultipleChoice {
 
     fn loss(&self, model: &BertForMultipleChoice, batch: &Batch) -> Tensor<1> {
         let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::skipping_padding());
         out.loss.expect("labels were given")
     }
 
     fn predict(&self, model: &BertForMultipleChoice, batch: &Batch) -> (f64, Vec<usize>) {
         let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::skipping_padding());
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         let values = host_values(out.logits);
         let chosen = values.chunks(batch.choices.max(1)).map(argmax).collect();
@@ -173,7 +173,7 @@ impl Task for MultipleChoice {
         for group in inputs.chunk_by(|a, b| a.len() == b.len()) {
             let choices = group[0].len();
             let input = inference.input(group.iter().flatten());
-            let out = model.forward(&input, choices, None, OutputOptions::default());
+            let out = model.forward(&input, choices, None, OutputOptions::skipping_padding());
             let logits = host_values(out.logits);
             outputs.extend(
                 logits

@@ -113,13 +113,13 @@ impl Task for NextSentence {
 
     fn loss(&self, model: &BertForNextSentencePrediction, batch: &Batch) -> Tensor<1> {
         let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
         out.loss.expect("labels were given")
     }
 
     fn predict(&self, model: &BertForNextSentencePrediction, batch: &Batch) -> (f64, Vec<usize>) {
         let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         let values = host_values(out.logits);
         (loss, values.chunks(2).map(argmax).collect())
@@ -146,7 +146,7 @@ impl Task for NextSentence {
         inputs: &[Encoding],
         inference: &Inference,
     ) -> Vec<Fields> {
-        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::skipping_padding());
         host_values(out.logits)
             .chunks(2)
             .map(|row| fields(json!({"logits": row, "is_next": row[0] >= row[1]})))

@@ -161,13 +161,13 @@ impl Task for Pretraining {
 
     fn loss(&self, model: &BertForPreTraining, batch: &Batch) -> Tensor<1> {
         let labels = Some((batch.labels.clone(), batch.next.clone()));
-        let out = model.forward(&batch.input, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
         out.loss.expect("labels were given")
     }
 
     fn predict(&self, model: &BertForPreTraining, batch: &Batch) -> (f64, Vec<Output>) {
         let labels = Some((batch.labels.clone(), batch.next.clone()));
-        let out = model.forward(&batch.input, labels, OutputOptions::default());
+        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         (loss, outputs(out.prediction_logits, out.seq_relationship_logits, batch))
     }
@@ -194,7 +194,7 @@ impl Task for Pretraining {
     }
 
     fn infer(&self, model: &BertForPreTraining, inputs: &[Encoding], inference: &Inference) -> Vec<Fields> {
-        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::skipping_padding());
         let (mlm, [_, seq, vocab]) = host(out.prediction_logits);
         let nsp = host_values(out.seq_relationship_logits);
         inputs

@@ -205,7 +205,7 @@ impl Task for SequenceClassification {
         let out = model.forward(
             &batch.input,
             Some(batch.labels.clone()),
-            OutputOptions::default(),
+            OutputOptions::skipping_padding(),
         );
         out.loss.expect("labels were given")
     }
@@ -214,7 +214,7 @@ impl Task for SequenceClassification {
         let out = model.forward(
             &batch.input,
             Some(batch.labels.clone()),
-            OutputOptions::default(),
+            OutputOptions::skipping_padding(),
         );
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         let [_, n] = out.logits.dims();
@@ -268,7 +268,7 @@ impl Task for SequenceClassification {
         inputs: &[Encoding],
         inference: &Inference,
     ) -> Vec<Fields> {
-        let out = model.forward(&inference.input(inputs), None, OutputOptions::default());
+        let out = model.forward(&inference.input(inputs), None, OutputOptions::skipping_padding());
         let (logits, [_, n]) = host(out.logits);
         let problem = ProblemType::of(inference.config, true);
         logits

@@ -155,7 +155,7 @@ impl Task for TokenClassification {
         let out = model.forward(
             &batch.input,
             Some(batch.tags.clone()),
-            OutputOptions::default(),
+            OutputOptions::skipping_padding(),
         );
         out.loss.expect("labels were given")
     }
@@ -164,7 +164,7 @@ impl Task for TokenClassification {
         let out = model.forward(
             &batch.input,
             Some(batch.tags.clone()),
-            OutputOptions::default(),
+            OutputOptions::skipping_padding(),
         );
         let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
         let [rows, seq, n] = out.logits.dims();
@@ -219,7 +219,7 @@ impl Task for TokenClassification {
         inference: &Inference,
     ) -> Vec<Fields> {
         let encodings = inputs.iter().map(|i| &i.encoding);
-        let out = model.forward(&inference.input(encodings), None, OutputOptions::default());
+        let out = model.forward(&inference.input(encodings), None, OutputOptions::skipping_padding());
         let (logits, [_, seq, n]) = host(out.logits);
         inputs
             .iter()
