@@ -80,14 +80,17 @@ impl BertLmPredictionHead {
     /// Vocabulary logits `[batch, seq, vocab]` from hidden states and the word embeddings.
     fn forward(&self, hidden: Tensor<3>, word_embeddings: Tensor<2>) -> Tensor<3> {
         let [batch, seq, h] = hidden.dims();
+        let vocab = word_embeddings.dims()[0];
+        self.rows(hidden.reshape([batch * seq, h]), word_embeddings)
+            .reshape([batch, seq, vocab])
+    }
+
+    /// Vocabulary logits `[n, vocab]` of hidden-state rows `[n, hidden]`.
+    pub(crate) fn rows(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
         let x = self
             .layer_norm
             .forward(self.activation.forward(self.transform.forward(hidden)));
-        let vocab = word_embeddings.dims()[0];
-        let logits = x
-            .reshape([batch * seq, h])
-            .matmul(word_embeddings.transpose());
-        (logits + self.bias.val().unsqueeze::<2>()).reshape([batch, seq, vocab])
+        x.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze::<2>()
     }
 
     fn hf_tensors(&self, out: &mut HfTensors, word_embeddings: Tensor<2>) {

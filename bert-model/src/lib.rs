@@ -18,6 +18,7 @@ pub mod dropout;
 pub mod gelu;
 pub mod heads;
 mod host;
+mod labelled;
 pub mod loss;
 pub mod model;
 mod packing;
@@ -35,6 +36,7 @@ pub use heads::{
     ClassifierOutput, HfModel, MaskedLmOutput, PreTrainingOutput, ProblemType,
     QuestionAnsweringOutput, SequenceLabels, TokenClassifierOutput,
 };
+pub use labelled::{LabelledLogits, MaskedLmRows, PreTrainingRows};
 pub use model::{BertInput, BertModel, BertOutput, OutputOptions};
 pub use params::{host_values, HfTensors, LoadError, LoadReport, ParamSource};
 pub use pretrained::{

@@ -468,6 +468,26 @@ impl Report {
         let want = want.into_data().try_to_vec::<f32>().unwrap();
         self.compare_values(case, name, actual * mask, &shape, &want);
     }
+
+    /// Compares `[n, vocab]` rows against a `[batch, seq, vocab]` output at `positions`.
+    fn compare_rows(
+        &mut self,
+        case: &str,
+        name: &str,
+        actual: Tensor<2>,
+        positions: &[(usize, usize)],
+        expected: &Expected,
+    ) {
+        let key = format!("out.{name}");
+        let (all, shape) = (expected.floats(&key), expected.shape(&key));
+        let (seq, vocab) = (shape[1], shape[2]);
+        let want: Vec<f32> = positions
+            .iter()
+            .flat_map(|&(r, c)| all[(r * seq + c) * vocab..(r * seq + c + 1) * vocab].to_vec())
+            .collect();
+        let case = format!("{case} (labelled rows)");
+        self.compare_values(&case, name, actual, &[positions.len(), vocab], &want);
+    }
 }
 
 /// With `skip_padding`, every head but question answering (whose loss reads padded positions,
@@ -499,6 +519,15 @@ fn skipping_padding_keeps_real_positions_and_losses() {
     let out = model.forward(&expected.input().0, Some(expected.ints("labels")), skip);
     report.compare_real("masked_lm", "logits", out.logits, &expected);
     report.compare("masked_lm", "loss", out.loss.unwrap(), &expected);
+    let rows = model.forward_labelled(&expected.input().0, expected.ints("labels"), skip);
+    report.compare("masked_lm (labelled rows)", "loss", rows.lm.loss, &expected);
+    report.compare_rows(
+        "masked_lm",
+        "logits",
+        rows.lm.logits,
+        &rows.lm.positions,
+        &expected,
+    );
 
     let expected = open("pretraining");
     let model: BertForPreTraining = load(&fixtures().join("pretraining"), &device);
@@ -514,6 +543,20 @@ fn skipping_padding_keeps_real_positions_and_losses() {
         &expected,
     );
     report.compare("pretraining", "loss", out.loss.unwrap(), &expected);
+    let labels = (
+        expected.ints("labels"),
+        expected.ints("next_sentence_label"),
+    );
+    let rows = model.forward_labelled(&expected.input().0, labels, skip);
+    report.compare("pretraining (labelled rows)", "loss", rows.loss, &expected);
+    let (logits, positions) = (rows.lm.logits, &rows.lm.positions);
+    report.compare_rows(
+        "pretraining",
+        "prediction_logits",
+        logits,
+        positions,
+        &expected,
+    );
 
     let expected = open("next_sentence");
     let model: BertForNextSentencePrediction = load(&fixtures().join("next_sentence"), &device);

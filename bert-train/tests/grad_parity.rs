@@ -150,18 +150,24 @@ fn close_loss(case: &Value, loss: Tensor<1>) {
 
 #[test]
 fn masked_lm_gradients_match_transformers() {
-    masked_lm_gradients(OutputOptions::default());
-    // Skipping padding changes nothing that reaches the loss.
-    masked_lm_gradients(OutputOptions::skipping_padding());
+    masked_lm_gradients(OutputOptions::default(), false);
+    // Skipping padding, and the head at the labelled positions only, change nothing that
+    // reaches the loss.
+    masked_lm_gradients(OutputOptions::skipping_padding(), false);
+    masked_lm_gradients(OutputOptions::skipping_padding(), true);
 }
 
-fn masked_lm_gradients(options: OutputOptions) {
+fn masked_lm_gradients(options: OutputOptions, labelled: bool) {
     let device = Device::default().autodiff();
     let case = case("masked_lm");
     let model: BertForMaskedLM = load("masked_lm", &device);
     let labels = int2(&case["labels"], &device);
-    let out = model.forward(&input(&case, &device), Some(labels), options);
-    let loss = out.loss.unwrap();
+    let input = input(&case, &device);
+    let loss = if labelled {
+        model.forward_labelled(&input, labels, options).lm.loss
+    } else {
+        model.forward(&input, Some(labels), options).loss.unwrap()
+    };
     let grads = loss.clone().backward();
     close_loss(&case, loss);
     let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);
@@ -178,12 +184,14 @@ fn masked_lm_gradients(options: OutputOptions) {
 
 #[test]
 fn pretraining_gradients_match_transformers() {
-    pretraining_gradients(OutputOptions::default());
-    // Skipping padding changes nothing that reaches the loss.
-    pretraining_gradients(OutputOptions::skipping_padding());
+    pretraining_gradients(OutputOptions::default(), false);
+    // Skipping padding, and the head at the labelled positions only, change nothing that
+    // reaches the loss.
+    pretraining_gradients(OutputOptions::skipping_padding(), false);
+    pretraining_gradients(OutputOptions::skipping_padding(), true);
 }
 
-fn pretraining_gradients(options: OutputOptions) {
+fn pretraining_gradients(options: OutputOptions, labelled: bool) {
     let device = Device::default().autodiff();
     let case = case("pretraining");
     let model: BertForPreTraining = load("pretraining", &device);
@@ -191,8 +199,12 @@ fn pretraining_gradients(options: OutputOptions) {
         int2(&case["labels"], &device),
         int1(&case["next_sentence_label"], &device),
     );
-    let out = model.forward(&input(&case, &device), Some(labels), options);
-    let loss = out.loss.unwrap();
+    let input = input(&case, &device);
+    let loss = if labelled {
+        model.forward_labelled(&input, labels, options).loss
+    } else {
+        model.forward(&input, Some(labels), options).loss.unwrap()
+    };
     let grads = loss.clone().backward();
     close_loss(&case, loss);
     let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);

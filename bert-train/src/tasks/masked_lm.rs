@@ -135,24 +135,28 @@ impl Task for MaskedLm {
     }
 
     fn loss(&self, model: &BertForMaskedLM, batch: &Batch) -> Tensor<1> {
-        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::skipping_padding());
-        out.loss.expect("labels were given")
+        let options = OutputOptions::skipping_padding();
+        let out = model.forward_labelled(&batch.input, batch.labels.clone(), options);
+        out.lm.loss
     }
 
     fn predict(&self, model: &BertForMaskedLM, batch: &Batch) -> (f64, Vec<(usize, usize)>) {
-        let out = model.forward(&batch.input, Some(batch.labels.clone()), OutputOptions::skipping_padding());
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
-        let [n, seq, _] = out.logits.dims();
-        let predicted = int_values(out.logits.argmax(2).reshape([n, seq]));
-        let labels = int_values(batch.labels.clone());
-        let outputs = (0..n)
-            .map(|r| {
-                let row = r * seq..(r + 1) * seq;
-                let pairs = labels[row.clone()].iter().zip(&predicted[row]);
-                let chosen: Vec<(&i64, &i64)> = pairs.filter(|(l, _)| **l >= 0).collect();
-                (chosen.iter().filter(|(l, p)| l == p).count(), chosen.len())
-            })
-            .collect();
+        let options = OutputOptions::skipping_padding();
+        let lm = model
+            .forward_labelled(&batch.input, batch.labels.clone(), options)
+            .lm;
+        let loss = lm.loss.into_scalar::<f32>() as f64;
+        let n = batch.input.dims()[0];
+        let labelled = lm.positions.len();
+        let predicted = int_values(lm.logits.argmax(1).reshape([labelled]));
+        let labels = int_values(lm.labels);
+        let mut outputs = vec![(0, 0); n];
+        for (i, &(row, _)) in lm.positions.iter().enumerate() {
+            if labels[i] >= 0 {
+                outputs[row].0 += usize::from(predicted[i] == labels[i]);
+                outputs[row].1 += 1;
+            }
+        }
         (loss, outputs)
     }
 

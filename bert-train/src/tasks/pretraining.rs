@@ -21,7 +21,9 @@ use bert_data::{BertTokenizer, Encoding};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::burn::tensor::activation::log_softmax;
 use bert_model::rng::SplitMix64;
-use bert_model::{host_values, BertConfig, BertForPreTraining, BertInput, OutputOptions};
+use bert_model::{
+    host_values, BertConfig, BertForPreTraining, BertInput, LabelledLogits, OutputOptions,
+};
 
 use super::masked_lm::{int_values, mask_block, mlm_probability, padded_labels, Block};
 use super::inference::{fields, host, rows_of, Fields, Inference};
@@ -160,16 +162,17 @@ impl Task for Pretraining {
     }
 
     fn loss(&self, model: &BertForPreTraining, batch: &Batch) -> Tensor<1> {
-        let labels = Some((batch.labels.clone(), batch.next.clone()));
-        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
-        out.loss.expect("labels were given")
+        let labels = (batch.labels.clone(), batch.next.clone());
+        let options = OutputOptions::skipping_padding();
+        model.forward_labelled(&batch.input, labels, options).loss
     }
 
     fn predict(&self, model: &BertForPreTraining, batch: &Batch) -> (f64, Vec<Output>) {
-        let labels = Some((batch.labels.clone(), batch.next.clone()));
-        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
-        (loss, outputs(out.prediction_logits, out.seq_relationship_logits, batch))
+        let labels = (batch.labels.clone(), batch.next.clone());
+        let options = OutputOptions::skipping_padding();
+        let out = model.forward_labelled(&batch.input, labels, options);
+        let loss = out.loss.into_scalar::<f32>() as f64;
+        (loss, outputs(out.lm, out.seq_relationship_logits, batch))
     }
 
     fn metrics(&self, _: &[Instance], outputs: Vec<Output>, _: Option<&LabelSet>) -> Metrics {
@@ -212,34 +215,34 @@ impl Task for Pretraining {
 }
 
 /// Per-pair losses and hits from the two heads' logits.
-fn outputs(mlm_logits: Tensor<3>, nsp_logits: Tensor<2>, batch: &Batch) -> Vec<Output> {
-    let [n, seq, vocab] = mlm_logits.dims();
-    let predicted = int_values(mlm_logits.clone().argmax(2).reshape([n, seq]));
-    let safe = batch.labels.clone().clamp(0, vocab as i64 - 1).reshape([n, seq, 1]);
-    let picked = log_softmax(mlm_logits, 2).gather(2, safe).reshape([n, seq]);
+fn outputs(lm: LabelledLogits, nsp_logits: Tensor<2>, batch: &Batch) -> Vec<Output> {
+    let labelled = lm.positions.len();
+    let vocab = lm.logits.dims()[1];
+    let predicted = int_values(lm.logits.clone().argmax(1).reshape([labelled]));
+    let safe = lm.labels.clone().clamp(0, vocab as i64 - 1).reshape([labelled, 1]);
+    let picked = log_softmax(lm.logits, 1).gather(1, safe).reshape([labelled]);
     let picked = bert_model::host_values(picked);
-    let labels = int_values(batch.labels.clone());
+    let labels = int_values(lm.labels);
     let nsp_log = bert_model::host_values(log_softmax(nsp_logits, 1));
     let next = int_values(batch.next.clone());
-    (0..n)
-        .map(|r| {
-            let mut o = Output {
-                mlm_loss: 0.0,
-                mlm_tokens: 0,
-                mlm_correct: 0,
-                nsp_loss: -f64::from(nsp_log[r * 2 + next[r] as usize]),
-                nsp_correct: (nsp_log[r * 2 + 1] > nsp_log[r * 2]) == (next[r] == 1),
-            };
-            for i in r * seq..(r + 1) * seq {
-                if labels[i] >= 0 {
-                    o.mlm_loss -= f64::from(picked[i]);
-                    o.mlm_tokens += 1;
-                    o.mlm_correct += usize::from(predicted[i] == labels[i]);
-                }
-            }
-            o
+    let mut outputs: Vec<Output> = (0..next.len())
+        .map(|r| Output {
+            mlm_loss: 0.0,
+            mlm_tokens: 0,
+            mlm_correct: 0,
+            nsp_loss: -f64::from(nsp_log[r * 2 + next[r] as usize]),
+            nsp_correct: (nsp_log[r * 2 + 1] > nsp_log[r * 2]) == (next[r] == 1),
         })
-        .collect()
+        .collect();
+    for (i, &(row, _)) in lm.positions.iter().enumerate() {
+        if labels[i] >= 0 {
+            let o = &mut outputs[row];
+            o.mlm_loss -= f64::from(picked[i]);
+            o.mlm_tokens += 1;
+            o.mlm_correct += usize::from(predicted[i] == labels[i]);
+        }
+    }
+    outputs
 }
 
 /// Keeps the instances of the splits apart while one seed makes them all.
