@@ -592,6 +592,21 @@ fn skipping_padding_keeps_real_positions_and_losses() {
     report.finish();
 }
 
+/// A batch without any label: the head takes every position and the loss is NaN, as
+/// transformers' is (0 / 0).
+#[test]
+fn a_batch_without_labels_takes_every_position() {
+    let device = device();
+    let expected = Expected::open(&fixtures().join("masked_lm"), &device);
+    let model: BertForMaskedLM = load(&fixtures().join("masked_lm"), &device);
+    let (input, _) = expected.input();
+    let [batch, seq] = input.dims();
+    let none = Tensor::<2, Int>::full([batch, seq], -100, &device);
+    let rows = model.forward_labelled(&input, none, OutputOptions::skipping_padding());
+    assert_eq!(rows.lm.positions.len(), batch * seq);
+    assert!(rows.lm.loss.into_scalar::<f32>().is_nan());
+}
+
 /// The real all-MiniLM-L6-v2 (fetched by scripts/fetch-assets.sh).
 #[test]
 fn minilm_matches_transformers() {

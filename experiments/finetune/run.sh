@@ -46,15 +46,18 @@ declare -A EXTRA=(
 )
 
 # SEED=N: both sides run with training.seed=N, and the results are named TASK-sN-{bert,hf}.
+# SETS="key=value ...": more overrides for both sides (e.g. model=DIR, a model with its head
+# already initialised, made by `replay.py prepare`); TAG=label: results named TASK-label-....
 for task in "${@:-sentiment regression ner social-iqa}"; do
   for task_name in $task; do
     config="${CONFIG[$task_name]}"
     sets=(--set "training.epochs=${EPOCHS[$task_name]}" --set training.checkpoint_every_steps=1000000)
     for extra in ${EXTRA[$task_name]:-}; do sets+=(--set "$extra"); done
-    name="$task_name"
+    for extra in ${SETS:-}; do sets+=(--set "$extra"); done
+    name="$task_name${TAG:+-$TAG}"
     if [ -n "${SEED:-}" ]; then
       sets+=(--set "training.seed=$SEED")
-      name="$task_name-s$SEED"
+      name="$name-s$SEED"
     fi
     out="runs/compare-$name"
     rm -rf "$out-bert" "$out-hf"
@@ -62,7 +65,11 @@ for task in "${@:-sentiment regression ner social-iqa}"; do
     before="{}"
     if [ "$task_name" = lee-mlm ]; then
       # Perplexity of the pretrained model (its new MLM head) before training.
-      before=$("$BIN" evaluate --config "$config" "${sets[@]}" --model models/all-MiniLM-L6-v2 \
+      before_model=models/all-MiniLM-L6-v2
+      for extra in ${SETS:-}; do
+        case "$extra" in model=*) before_model="${extra#model=}" ;; esac
+      done
+      before=$("$BIN" evaluate --config "$config" "${sets[@]}" --model "$before_model" \
         --json | tail -1)
     fi
     "$BIN" fine-tune --config "$config" "${sets[@]}" --set "output_dir=$out-bert" \
