@@ -7,15 +7,15 @@
 //! and every fresh mapping is zeroed page by page on first touch: in the profile
 //! (`experiments/profile/`) a tenth of a training step went to page faults and zeroing.
 
-/// Keeps freed memory in the process for reuse: every block comes from the heap (none is
-/// mapped from the kernel on its own, whatever its size), and the heap is not trimmed. Peak
-/// memory (RSS) stays what it was; memory freed after the peak is not returned to the system
-/// until the process ends.
+/// Keeps freed memory in the process for reuse: blocks up to 32 MiB (glibc's largest mapping
+/// threshold) come from the heap, and the heap is not trimmed. Peak memory (RSS) stays what it
+/// was; memory freed after the peak is not returned to the system until the process ends.
 ///
-/// Blocks above 32 MiB (glibc's largest mapping threshold) matter for long sequences: question
-/// answering's attention probabilities at 16 windows of 384 tokens are 113 MB per layer, and
-/// mapping each afresh put 19% of a QA fine-tune's profile into page faults and zeroing
-/// (`experiments/profile/RESULTS.md`).
+/// Larger blocks are still mapped on their own. Taking them from the heap too (`M_MMAP_MAX`
+/// = 0) halved the page-fault and zeroing share of a question-answering fine-tune, whose
+/// attention probabilities reach 113 MB a layer, but did not shorten its wall time, and it
+/// made the MiniLM 32 x 64 inference forward about 5% slower in alternated runs
+/// (`experiments/profile/RESULTS.md`), so it is not done.
 ///
 /// Process-wide (glibc's `mallopt`); the `bert-train` binary calls it first thing. Nothing
 /// happens off Linux/glibc, or when `GLIBC_TUNABLES` is set (the user's own malloc tuning
@@ -29,10 +29,11 @@ pub fn keep_freed_memory() -> bool {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn apply() -> bool {
+    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
     // SAFETY: mallopt only changes malloc's parameters; it is thread-safe and takes no
     // pointers.
     unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) == 1
     }
 }
@@ -54,8 +55,8 @@ mod tests {
             applied,
             glibc && std::env::var_os("GLIBC_TUNABLES").is_none()
         );
-        // Allocation still works for blocks that glibc would otherwise map on their own.
-        let big = vec![1u8; 80 << 20];
+        // Allocation still works on both sides of the threshold.
+        let big = vec![1u8; 40 << 20];
         let small = vec![2u8; 1 << 20];
         assert_eq!(big[big.len() - 1] + small[0], 3);
     }
