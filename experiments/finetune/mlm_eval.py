@@ -56,9 +56,9 @@ def score(model_dir, batches, draws):
     correct = [0] * draws
     count = [0] * draws
     for draw, batch in batches:
-        labels = batch.pop("labels")
-        hidden = model.bert(**batch).last_hidden_state
-        batch["labels"] = labels
+        labels = batch["labels"]
+        inputs = {name: value for name, value in batch.items() if name != "labels"}
+        hidden = model.bert(**inputs).last_hidden_state
         chosen = labels != -100
         # The vocabulary head only at the masked positions: the same logits, less work.
         logits = model.cls(hidden[chosen])
