@@ -25,6 +25,7 @@ mod packing;
 pub mod params;
 pub mod pretrained;
 pub mod rng;
+pub mod softmax;
 pub mod weights;
 
 pub use burn;

@@ -14,6 +14,7 @@ use crate::dropout::dropout;
 use crate::gelu::gelu;
 use crate::packing::Packing;
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
+use crate::softmax::softmax;
 
 /// A batch of token sequences, all `[batch, seq]` on the model's device.
 #[derive(Debug, Clone)]
@@ -290,7 +291,7 @@ impl BertSelfAttention {
                 if let Some(bias) = bias {
                     scores = scores + bias.clone();
                 }
-                let probs = activation::softmax(scores, 3);
+                let probs = softmax(scores);
                 let context = dropout(&self.dropout, probs.clone()).matmul(v);
                 (merge(context), Some(probs))
             }
