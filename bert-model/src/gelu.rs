@@ -1,68 +1,116 @@
 //! GELU as BERT uses it (`hidden_act = "gelu"`): `x * Phi(x)`, `Phi` the standard normal CDF,
 //! written with `erf` as transformers' `GELUActivation` does.
 //!
-//! On burn-flex the function and its slope are computed here, on every core, in one
-//! vectorisable pass: burn-flex's `gelu` and `gelu_backward` call the scalar `erff` element by
-//! element on one thread, which was 11% of a fine-tuning step with pretrained weights
-//! (`experiments/profile/`). `Phi` uses Abramowitz and Stegun's formula 7.1.26 (absolute
-//! error below 1.5e-7 in `erf`), whose exponential `exp(-x^2 / 2)` is also the normal density
-//! in the slope. Under autodiff the result is built as `x * slope + offset`, with `slope` and
-//! `offset = gelu(x) - x * slope` constants: its value is `gelu(x)` and its gradient is
-//! `slope = Phi(x) + x * phi(x)`, GELU's derivative. Other devices use burn's `gelu`.
+//! On burn-flex GELU is computed here, on every core, in one vectorisable pass: burn-flex's
+//! `gelu` and `gelu_backward` call the scalar `erff` element by element on one thread, which
+//! was 11% of a fine-tuning step with pretrained weights (`experiments/profile/`). `Phi` uses
+//! Abramowitz and Stegun's formula 7.1.26 (absolute error below 1.5e-7 in `erf`), whose
+//! exponential `exp(-x^2 / 2)` is also the normal density in the slope. Under autodiff it is
+//! one node through Burn's backend extensions (`#[backend_extension]`): the forward pass keeps
+//! the input, and the backward pass is one more pass, `grad * (Phi(x) + x * phi(x))`. Other
+//! devices and dtypes use burn's `gelu`.
 
-use burn::prelude::{Tensor, TensorData};
+use burn::prelude::Tensor;
 use burn::tensor::{activation, DType};
 use rayon::prelude::*;
 
-use crate::host::on_flex;
+use crate::host::{exp_non_positive, on_flex};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
 /// GELU of `x` (see the module documentation).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if !on_flex(&device) || x.dtype() != DType::F32 {
-        return activation::gelu(x);
+    #[cfg(feature = "flex")]
+    if on_flex(&x.device()) && x.dtype() == DType::F32 {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as flex::GeluBackend>::gelu_erf(x.into_dispatch()));
     }
-    let shape = x.shape();
-    if !device.is_autodiff() {
-        let data = x.into_data();
-        let Ok(values) = data.as_slice::<f32>() else {
-            return activation::gelu(Tensor::from_data(data, &device));
-        };
-        let mut out = vec![0f32; values.len()];
-        each_chunk(values, &mut out, |v, y| {
-            *y = v * normal_cdf_and_density(v).0
-        });
-        return Tensor::from_data(TensorData::new(out, shape), &device);
-    }
-    let data = x.clone().into_data();
-    let Ok(values) = data.as_slice::<f32>() else {
-        return activation::gelu(x);
-    };
-    let (slope, offset) = slope_and_offset(values);
-    let slope = Tensor::from_data(TensorData::new(slope, shape.clone()), &device);
-    let offset = Tensor::from_data(TensorData::new(offset, shape), &device);
-    x * slope + offset
+    activation::gelu(x)
 }
 
-/// GELU's derivative at every value, and `gelu(v) - v * slope`.
-fn slope_and_offset(values: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let mut slope = vec![0f32; values.len()];
-    let mut offset = vec![0f32; values.len()];
-    values
-        .par_chunks(CHUNK)
-        .zip(slope.par_chunks_mut(CHUNK))
-        .zip(offset.par_chunks_mut(CHUNK))
-        .for_each(|((values, slope), offset)| {
-            for ((&v, s), o) in values.iter().zip(slope.iter_mut()).zip(offset.iter_mut()) {
+#[cfg(feature = "flex")]
+mod flex {
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
+    use burn::backend::ops::{ActivationOps, FloatTensorOps};
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{backend_extension, Autodiff, Backend, Flex, TensorMetadata};
+    use burn::prelude::TensorData;
+
+    use super::{each_chunk, normal_cdf_and_density};
+
+    /// GELU and its gradient, as a backend extension.
+    #[backend_extension(Flex, Autodiff)]
+    pub trait GeluBackend: Backend {
+        /// `x * Phi(x)` for every element.
+        fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+        /// The gradient with respect to `x` of [`GeluBackend::gelu_erf`], given the gradient
+        /// `grad` of its output. Burn's own operation here (differentiable under autodiff).
+        fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+            Self::gelu_backward(x, grad)
+        }
+    }
+
+    impl GeluBackend for Flex {
+        fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            let (shape, device) = (x.shape(), x.device());
+            let x = x.to_contiguous();
+            let Some(values) = x.as_slice::<f32>() else {
+                return Self::gelu(x);
+            };
+            let mut out = vec![0f32; values.len()];
+            each_chunk(values, &mut out, |v, y| {
+                *y = v * normal_cdf_and_density(v).0
+            });
+            Self::float_from_data(TensorData::new(out, shape), &device)
+        }
+
+        fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+            let (shape, device) = (x.shape(), x.device());
+            let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+            let (Some(values), Some(g)) = (x.as_slice::<f32>(), grad.as_slice::<f32>()) else {
+                return Self::gelu_backward(x, grad);
+            };
+            let mut out = g.to_vec();
+            each_chunk(values, &mut out, |v, y| {
                 let (cdf, density) = normal_cdf_and_density(v);
-                *s = cdf + v * density;
-                *o = v * cdf - v * *s;
+                *y *= cdf + v * density
+            });
+            Self::float_from_data(TensorData::new(out, shape), &device)
+        }
+    }
+
+    impl<B: GeluBackend, C: CheckpointStrategy> GeluBackend for Autodiff<B, C> {
+        fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            let (primitive, node) = x.into_parts();
+            match GeluErf.prepare::<C>([node]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let output = B::gelu_erf(primitive.clone());
+                    prep.finish(primitive, output)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::gelu_erf(primitive)),
             }
-        });
-    (slope, offset)
+        }
+    }
+
+    /// The autodiff node of [`GeluBackend::gelu_erf`]; its state is the input.
+    #[derive(Debug)]
+    struct GeluErf;
+
+    impl<B: GeluBackend> Backward<B, 1> for GeluErf {
+        type State = FloatTensor<B>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let x = ops.state;
+            unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                B::gelu_erf_backward(x, grad)
+            });
+        }
+    }
 }
 
 /// `f(value, &mut out)` for every element, in parallel chunks.
@@ -101,48 +149,10 @@ fn normal_cdf_and_density(x: f32) -> (f32, f32) {
     (cdf, INV_SQRT_2PI * gauss)
 }
 
-/// `e^a` for `a <= 0` (relative error near 1e-7), without branches: `a = k ln 2 + r` with
-/// `|r| <= ln 2 / 2`, `e^r` by its Taylor polynomial to degree 7, `2^k` from the exponent bits.
-#[inline(always)]
-fn exp_non_positive(a: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    let a = a.max(-87.0);
-    let k = (a * std::f32::consts::LOG2_E + ROUND) - ROUND;
-    let r = (a - k * LN2_HI) - k * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_exponential_matches_std_on_its_range() {
-        for i in 0..=20_000 {
-            let a = -87.0 * i as f32 / 20_000.0;
-            let (ours, reference) = (exp_non_positive(a) as f64, (a as f64).exp());
-            assert!(
-                (ours - reference).abs() <= 3e-7 * reference,
-                "e^{a}: {ours} vs {reference}"
-            );
-        }
-        assert!(exp_non_positive(-1e4) < 1e-37);
-    }
+    use burn::prelude::TensorData;
 
     #[test]
     fn the_cdf_and_density_match_their_definitions() {
