@@ -4,6 +4,8 @@
 //! size (`experiments/model-bench/RESULTS.md`); here it is one, with the same f32 arithmetic in
 //! the same order, so the numbers are the same bit for bit.
 
+#[cfg(feature = "flex")]
+use bert_model::burn::backend::{tensor::FloatTensor, Flex};
 use bert_model::burn::prelude::{Device, Tensor, TensorData};
 use bert_model::burn::tensor::DType;
 use rayon::prelude::*;
@@ -52,28 +54,40 @@ impl Coefficients {
         }
     }
 
-    /// One element: torch's AdamW, `p -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps)`.
+    /// One element: torch's AdamW, `p -= lr / bias1 * m / (sqrt(v) / sqrt(bias2) + eps)`;
+    /// returns the new `p`.
     #[inline(always)]
-    fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+    fn update(&self, p: f32, g: f32, m: &mut f32, v: &mut f32) -> f32 {
         *m = *m * self.beta1 + g * self.one_minus_beta1;
         *v = *v * self.beta2 + g * g * self.one_minus_beta2;
         let decayed = match self.keep {
-            Some(keep) => *p * keep,
-            None => *p,
+            Some(keep) => p * keep,
+            None => p,
         };
         let denom = v.sqrt() / self.sqrt_bias2 + self.epsilon;
-        *p = decayed - *m / denom * self.rate;
+        decayed - *m / denom * self.rate
     }
 
+    /// Every element, in place.
     fn update_all(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            self.update(p, *g, m, v);
+            *p = self.update(*p, *g, m, v);
+        }
+    }
+
+    /// Every element, the new values written to `out`.
+    fn update_into(&self, p: &[f32], out: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let moments = m.iter_mut().zip(v.iter_mut());
+        for (((p, y), g), (m, v)) in p.iter().zip(out.iter_mut()).zip(g).zip(moments) {
+            *y = self.update(*p, *g, m, v);
         }
     }
 }
 
 /// One AdamW step of `tensor` on the host (see [`applies`]); the moments start at zero when
-/// `state` is `None`.
+/// `state` is `None`. A parameter whose buffer nothing else holds is updated in place; a shared
+/// one (burn-train's Learner steps a clone of the model) is read where it is and the new values
+/// written to a new buffer, instead of being copied first.
 pub(super) fn adamw_step<const D: usize>(
     adam: &AdamW,
     lr: f64,
@@ -82,35 +96,81 @@ pub(super) fn adamw_step<const D: usize>(
     state: Option<AdamWState<D>>,
     decay: f64,
 ) -> (Tensor<D>, AdamWState<D>) {
-    let device = tensor.device();
-    let mut param = tensor.into_data();
+    let (device, shape) = (tensor.device(), tensor.shape());
     let grad = grad.into_data();
     let (mut m, mut v, steps) = match state {
         Some(s) => (s.exp_avg.into_data(), s.exp_avg_sq.into_data(), s.steps + 1),
-        None => (zeros_like(&param), zeros_like(&param), 1),
+        None => (zeros_like(&grad), zeros_like(&grad), 1),
     };
     let coefficients = Coefficients::new(adam, lr, steps, decay);
-    {
-        let p = param.as_mut_slice::<f32>().expect("an f32 parameter");
-        let g = grad.as_slice::<f32>().expect("an f32 gradient");
-        let m = m.as_mut_slice::<f32>().expect("f32 moments");
-        let v = v.as_mut_slice::<f32>().expect("f32 moments");
-        if p.len() < 2 * CHUNK {
-            coefficients.update_all(p, g, m, v);
-        } else {
-            p.par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .for_each(|(((p, g), m), v)| coefficients.update_all(p, g, m, v));
+    let g = grad.as_slice::<f32>().expect("an f32 gradient");
+    let m_values = m.as_mut_slice::<f32>().expect("f32 moments");
+    let v_values = v.as_mut_slice::<f32>().expect("f32 moments");
+    let param = match Param::of(tensor) {
+        Param::Owned(mut data) => {
+            let p = data.as_mut_slice::<f32>().expect("an f32 parameter");
+            if p.len() < 2 * CHUNK {
+                coefficients.update_all(p, g, m_values, v_values);
+            } else {
+                p.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(m_values.par_chunks_mut(CHUNK))
+                    .zip(v_values.par_chunks_mut(CHUNK))
+                    .for_each(|(((p, g), m), v)| coefficients.update_all(p, g, m, v));
+            }
+            data
         }
-    }
+        #[cfg(feature = "flex")]
+        Param::Shared(flex) => {
+            let p = flex.as_slice::<f32>().expect("a contiguous f32 parameter");
+            let mut out = vec![0f32; p.len()];
+            if p.len() < 2 * CHUNK {
+                coefficients.update_into(p, &mut out, g, m_values, v_values);
+            } else {
+                p.par_chunks(CHUNK)
+                    .zip(out.par_chunks_mut(CHUNK))
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(
+                        m_values
+                            .par_chunks_mut(CHUNK)
+                            .zip(v_values.par_chunks_mut(CHUNK)),
+                    )
+                    .for_each(|(((p, out), g), (m, v))| coefficients.update_into(p, out, g, m, v));
+            }
+            TensorData::new(out, shape)
+        }
+    };
     let state = AdamWState {
         exp_avg: Tensor::from_data(m, &device),
         exp_avg_sq: Tensor::from_data(v, &device),
         steps,
     };
     (Tensor::from_data(param, &device), state)
+}
+
+/// A parameter's values: a buffer of its own, or (burn-flex) one it shares with another tensor.
+enum Param {
+    Owned(TensorData),
+    #[cfg(feature = "flex")]
+    Shared(FloatTensor<Flex>),
+}
+
+impl Param {
+    fn of<const D: usize>(tensor: Tensor<D>) -> Self {
+        #[cfg(feature = "flex")]
+        {
+            let flex = tensor
+                .try_into_primitive::<Flex>()
+                .expect("a burn-flex tensor (see `applies`)");
+            if flex.is_unique() || flex.as_slice::<f32>().is_none() {
+                Param::Owned(flex.into_data())
+            } else {
+                Param::Shared(flex)
+            }
+        }
+        #[cfg(not(feature = "flex"))]
+        Param::Owned(tensor.into_data())
+    }
 }
 
 fn zeros_like(data: &TensorData) -> TensorData {
@@ -163,12 +223,19 @@ mod tests {
                 .collect();
             Tensor::from_data(TensorData::new(v, [n]), &device)
         };
-        for decay in [0.0, 0.01] {
+        // Both ways of holding the parameter: alone (updated in place), and shared with a clone
+        // that is kept, as burn-train's Learner does (new buffer; the clone must not change).
+        for (decay, shared) in [(0.0, false), (0.01, false), (0.0, true), (0.01, true)] {
             let (mut host, mut ops) = (make(1), make(1));
             let (mut host_state, mut ops_state) = (None, None);
             for (step, lr) in [1e-3, 5e-4].into_iter().enumerate() {
                 let grad = make(7 + step as u32);
+                let kept = shared.then(|| host.clone());
+                let before = kept.as_ref().map(|k| k.to_data());
                 let (p, s) = adamw_step(&adam, lr, host, grad.clone(), host_state, decay);
+                if let (Some(kept), Some(before)) = (kept, before) {
+                    assert_eq!(kept.into_data(), before, "the shared clone was changed");
+                }
                 (host, host_state) = (p, Some(s));
                 let (p, s) = adam.step_with_ops(lr, ops, grad, ops_state, decay);
                 (ops, ops_state) = (p, s);
