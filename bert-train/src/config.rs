@@ -142,8 +142,12 @@ pub struct TrainingConfig {
     pub lr_scheduler: Schedule,
     /// Clip gradients to this global L2 norm (default 1.0; 0 turns clipping off).
     pub max_grad_norm: f64,
-    /// Seed of the head's initialisation, the data order and dropout (default 42).
+    /// Seed of the head's initialisation and dropout, and of the data unless `data_seed` is
+    /// given (default 42).
     pub seed: u64,
+    /// Seed of the data: epoch order, masked-LM masks and pre-training instances (default:
+    /// `seed`), as Trainer's `data_seed`. Fixing it while `seed` changes varies dropout alone.
+    pub data_seed: u64,
     /// Device (any `--device` value of `predict`; default cpu); with `devices`, the first of them
     /// (the one that holds the optimizer and evaluates).
     pub device: String,
@@ -239,6 +243,7 @@ const TRAINING_KEYS: &[&str] = &[
     "lr_scheduler",
     "max_grad_norm",
     "seed",
+    "data_seed",
     "device",
     "devices",
     "eval_every_steps",
@@ -808,6 +813,7 @@ impl FineTuneConfig {
         };
         let max_grad_norm = s.ranged("max_grad_norm", 0.0, f64::MAX).unwrap_or(1.0);
         let seed = s.count("seed").unwrap_or(42) as u64;
+        let data_seed = s.count("data_seed").map_or(seed, |d| d as u64);
         let (device, devices) = devices(&mut s);
         let eval_every_steps = s.count("eval_every_steps").unwrap_or(0);
         let checkpoint_every_steps = s.count("checkpoint_every_steps").unwrap_or(500);
@@ -846,6 +852,7 @@ impl FineTuneConfig {
             lr_scheduler,
             max_grad_norm,
             seed,
+            data_seed,
             device,
             devices,
             eval_every_steps,
@@ -878,12 +885,16 @@ impl FineTuneConfig {
                 let _ = write!(out, "{} epochs", t.epochs);
             }
         }
+        let _ = write!(out, ", seed {}", t.seed);
+        if t.data_seed != t.seed {
+            let _ = write!(out, ", data seed {}", t.data_seed);
+        }
         match t.devices.len() {
             0 | 1 => {
-                let _ = write!(out, ", seed {}, device {}", t.seed, t.device);
+                let _ = write!(out, ", device {}", t.device);
             }
             _ => {
-                let _ = write!(out, ", seed {}, devices {}", t.seed, t.devices.join(", "));
+                let _ = write!(out, ", devices {}", t.devices.join(", "));
             }
         }
         out
@@ -991,6 +1002,7 @@ learning_rate = 3e-5
         assert_eq!(t.max_grad_norm, 1.0);
         assert_eq!(t.lr_scheduler, Schedule::Linear);
         assert_eq!(t.seed, 42);
+        assert_eq!(t.data_seed, 42);
         assert_eq!(t.progress, ProgressStyle::Auto);
         assert_eq!(c.data.max_seq_length, 128);
         let task: SequenceClassification = tasks::configure(&c).unwrap();
@@ -1140,6 +1152,23 @@ progress = "fancy"
             err.contains("`model.tokenizer`: not with `pretrained`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn data_seed_defaults_to_the_seed_and_can_differ() {
+        let c = parse(GOOD, &["training.seed=7"]).unwrap();
+        assert_eq!((c.training.seed, c.training.data_seed), (7, 7));
+        let c = parse(GOOD, &["training.seed=7", "training.data_seed=2"]).unwrap();
+        assert_eq!((c.training.seed, c.training.data_seed), (7, 2));
+        assert!(
+            c.summary("t").contains("seed 7, data seed 2"),
+            "{}",
+            c.summary("t")
+        );
+        let err = parse(GOOD, &["training.data_seed=-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data_seed"), "{err}");
     }
 
     #[test]

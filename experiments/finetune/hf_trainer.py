@@ -335,7 +335,8 @@ def pretraining_data(config, tokenizer):
     data = config["data"]
     max_tokens = data.get("max_seq_length", 128) - 3
     short_seq_prob = data.get("short_seq_prob", 0.1)
-    seed = config.get("training", {}).get("seed", 42)
+    training = config.get("training", {})
+    seed = training.get("data_seed", training.get("seed", 42))
     splits = read_splits(data, sentence_documents)
     encoded = {}
     for split, documents in splits.items():
@@ -665,6 +666,7 @@ def main():
         lr_scheduler_type=t.get("lr_scheduler", "linear"),
         max_grad_norm=t.get("max_grad_norm", 1.0),
         seed=t.get("seed", 42),
+        data_seed=t.get("data_seed"),
         train_sampling_strategy="group_by_length" if t.get("group_by_length") else "random",
         eval_strategy="no",
         save_strategy="no",

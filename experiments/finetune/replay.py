@@ -7,7 +7,7 @@ step (the same start, no dropout, the same masks). Tasks: masked-lm and next-sen
         --seed) and both dropout probabilities set to --dropout, saved with save_pretrained,
         plus the tokenizer files. Point both sides at it.
     python replay.py train --config configs/lee-mlm.toml --model DIR/model \
-        [--set training.epochs=2 ...] --out DIR/torch.csv
+        [--set training.epochs=2 ...] [--torch-seed 0] --out DIR/torch.csv
         Trains with torch on bert-train's batches: the rows of hf_trainer.py's readers (blocks
         packed as run_mlm; pairs encoded with longest-first truncation), in bert-train's epoch
         order (`BatchPlan::batches`, no length grouping) and, for masked LM, with bert-train's
@@ -192,7 +192,7 @@ def optimizer_and_schedule(model, t, total):
 
 def train(args):
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
-    torch.manual_seed(0)
+    torch.manual_seed(args.torch_seed)
     config = load_config(args.config, args.set)
     config["model"] = args.model
     t = config.get("training", {})
@@ -202,7 +202,8 @@ def train(args):
     model = task.head.from_pretrained(args.model)
     model.train()
 
-    seed, batch_size, epochs = t.get("seed", 42), t.get("batch_size", 8), t.get("epochs", 3)
+    seed = t.get("data_seed", t.get("seed", 42))
+    batch_size, epochs = t.get("batch_size", 8), t.get("epochs", 3)
     total = math.ceil(len(rows) / batch_size) * epochs
     optimizer, scheduler = optimizer_and_schedule(model, t, total)
     with open(args.out, "w", newline="") as f:
@@ -261,6 +262,8 @@ def main():
     b.add_argument("--model", required=True)
     b.add_argument("--set", action="append", default=[])
     b.add_argument("--out", required=True)
+    b.add_argument("--torch-seed", type=int, default=0,
+                   help="torch's seed, which draws its dropout masks")
     args = p.parse_args()
     prepare(args) if args.command == "prepare" else train(args)
 

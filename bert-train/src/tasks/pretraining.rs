@@ -120,7 +120,7 @@ impl Task for Pretraining {
             Ok((documents, Vec::<BadRow>::new()))
         };
         let featurize = |documents: Vec<TextDocument>, _: Option<&LabelSet>, split, _: &Path| {
-            let seed = context.config.training.seed ^ split_salt(split);
+            let seed = context.config.training.data_seed ^ split_salt(split);
             Ok(self.instances(context, &documents, &mut SplitMix64(seed)))
         };
         load_splits(context, &read, None, None, &featurize)

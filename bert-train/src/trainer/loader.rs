@@ -35,19 +35,28 @@ pub struct StepLoader<T: Task> {
     lengths: Vec<usize>,
     plan: BatchPlan,
     accumulation: usize,
-    seed: u64,
+    seeds: Seeds,
     workers: usize,
     next: Mutex<Position>,
 }
 
+/// The seeds a training loader draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeds {
+    /// Seed of each batch's random draws (masked-LM masks).
+    pub data: u64,
+    /// Seed of dropout.
+    pub dropout: u64,
+}
+
 impl<T: Task> StepLoader<T> {
-    /// A loader over `features` with the run's plan, accumulation, seed and worker threads.
+    /// A loader over `features` with the run's plan, accumulation, seeds and worker threads.
     pub fn new(
         task: Arc<T>,
         features: Arc<Vec<T::Feature>>,
         plan: BatchPlan,
         accumulation: usize,
-        seed: u64,
+        seeds: Seeds,
         workers: usize,
     ) -> Self {
         let lengths = features.iter().map(T::length).collect();
@@ -57,7 +66,7 @@ impl<T: Task> StepLoader<T> {
             lengths,
             plan,
             accumulation: accumulation.max(1),
-            seed,
+            seeds,
             workers,
             next: Mutex::new(Position::default()),
         }
@@ -93,7 +102,7 @@ struct Job<T: Task> {
     features: Arc<Vec<T::Feature>>,
     steps: Vec<Vec<Vec<usize>>>,
     first_step: usize,
-    seed: u64,
+    seeds: Seeds,
 }
 
 impl<T: Task> Job<T> {
@@ -105,14 +114,14 @@ impl<T: Task> Job<T> {
             .iter()
             .enumerate()
             .map(|(micro, rows)| {
-                let mut rng = batch_rng(self.seed, step, micro);
+                let mut rng = batch_rng(self.seeds.data, step, micro);
                 MicroBatch {
                     host: self.task.gather(&self.features, rows, &mut rng),
                     step,
                     micro,
                     parts,
                     rows: rows.len(),
-                    dropout_seed: dropout_seed(self.seed, step, micro),
+                    dropout_seed: dropout_seed(self.seeds.dropout, step, micro),
                 }
             })
             .collect()
@@ -226,7 +235,7 @@ impl<T: Task> DataLoader<MicroBatch<T::HostBatch>> for StepLoader<T> {
             features: Arc::clone(&self.features),
             steps: self.remaining_steps(position),
             first_step: position.step,
-            seed: self.seed,
+            seeds: self.seeds,
         });
         let total = self.steps_per_epoch();
         Box::new(StepIter::spawn(
@@ -261,7 +270,7 @@ impl<T: Task> StepLoader<T> {
             Arc::new(features),
             self.plan,
             self.accumulation,
-            self.seed,
+            self.seeds,
             self.workers,
         )
     }
@@ -426,7 +435,11 @@ mod tests {
             shuffle_seed: Some(3),
             group_by_length: false,
         };
-        let loader = StepLoader::new(Arc::new(task), features, plan, 2, 9, 2);
+        let seeds = Seeds {
+            data: 9,
+            dropout: 9,
+        };
+        let loader = StepLoader::new(Arc::new(task), features, plan, 2, seeds, 2);
         // 7 rows in batches of 2, two passes per step: 4 passes, 2 steps an epoch.
         assert_eq!(loader.steps_per_epoch(), 2);
         loader.start_at(Position {
@@ -445,5 +458,37 @@ mod tests {
             step: 3,
         });
         assert_eq!(items(&loader), whole[2..]);
+    }
+
+    #[test]
+    fn the_dropout_seed_changes_dropout_only() {
+        let rows: String = (0..5).map(|i| format!("the cat sat {i},pos\n")).collect();
+        let (task, features) = sentences(&rows);
+        let plan = BatchPlan {
+            batch_size: 2,
+            shuffle_seed: Some(3),
+            group_by_length: false,
+        };
+        let task = Arc::new(task);
+        let run = |dropout| {
+            let seeds = Seeds { data: 9, dropout };
+            let loader =
+                StepLoader::new(Arc::clone(&task), Arc::clone(&features), plan, 1, seeds, 1);
+            loader
+                .iter()
+                .map(|m| {
+                    let m = m.unwrap();
+                    (format!("{} {:?}", m.step, m.host), m.dropout_seed)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (run(9), run(5));
+        assert_eq!(a.len(), 3);
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x.0, y.0);
+            assert_eq!(x.1, dropout_seed(9, i, 0));
+            assert_eq!(y.1, dropout_seed(5, i, 0));
+            assert_ne!(x.1, y.1);
+        }
     }
 }

@@ -4,9 +4,10 @@
 //! over the task's features ([`loader`]), burn's checkpointers committed as one set
 //! ([`checkpoint`]), burn's event processor and renderer, and its interrupter.
 //!
-//! Exact resume rests on three things: the batch order of an epoch is a pure function of the
-//! seed and the epoch; dropout's generator is reseeded before every forward pass from the seed,
-//! the optimizer step and the micro-batch; and a checkpoint holds the weights, the AdamW moments,
+//! Exact resume rests on three things: the batch order of an epoch, and each batch's random
+//! draws (masks), are pure functions of the data seed, the epoch and the step; dropout's
+//! generator is reseeded before every forward pass from the seed, the optimizer step and the
+//! micro-batch; and a checkpoint holds the weights, the AdamW moments,
 //! the schedule and every counter of the loop ([`TrainerState`]).
 
 pub mod checkpoint;
@@ -45,7 +46,7 @@ use checkpoint::{
 };
 use events::{format_duration, format_metrics, Reporter, RunEvent, Score, Session};
 use learned::{stable_param_ids, Hooks, Learned};
-use loader::{EvalLoader, StepLoader};
+use loader::{EvalLoader, Seeds, StepLoader};
 use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
 pub use state::{LogRow, RunSummary, TrainerState};
 use strategy::{Ending, Patience, RunContext, StepStrategy};
@@ -258,7 +259,10 @@ fn train_loader<T: Task>(
         Arc::new(train.features.clone()),
         plan.batch_plan,
         t.gradient_accumulation_steps * devices.max(1),
-        t.seed,
+        Seeds {
+            data: t.data_seed,
+            dropout: t.seed,
+        },
         t.loader_workers,
     )
 }
@@ -298,7 +302,7 @@ impl Plan {
         Plan {
             batch_plan: BatchPlan {
                 batch_size: t.batch_size,
-                shuffle_seed: Some(t.seed),
+                shuffle_seed: Some(t.data_seed),
                 group_by_length: t.group_by_length,
             },
             steps_per_epoch,
@@ -442,17 +446,21 @@ impl Setup<'_> {
     ) -> Result<TrainerState, TrainError> {
         let t = &self.config.training;
         let Some((_, dir)) = resumed else {
-            return Ok(TrainerState::new(t.seed, total_steps));
+            return Ok(TrainerState::new(t.seed, t.data_seed, total_steps));
         };
         let state = read_state(dir)?;
-        if state.seed != t.seed || state.total_steps != total_steps {
+        let data_seed = state.data_seed.unwrap_or(state.seed);
+        if (state.seed, data_seed, state.total_steps) != (t.seed, t.data_seed, total_steps) {
             return Err(TrainError::Run(format!(
-                "{}: the checkpoint was made with seed {} and {} total steps, the config now \
-                 gives seed {} and {} steps; resume with the run's own config ({})",
+                "{}: the checkpoint was made with seed {}, data seed {} and {} total steps, the \
+                 config now gives seed {}, data seed {} and {} steps; resume with the run's own \
+                 config ({})",
                 dir.display(),
                 state.seed,
+                data_seed,
                 state.total_steps,
                 t.seed,
+                t.data_seed,
                 total_steps,
                 self.config.output_dir.join("config.toml").display()
             )));

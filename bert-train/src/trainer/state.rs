@@ -92,6 +92,10 @@ pub struct TrainerState {
     pub evals_without_improvement: usize,
     /// The run's seed (a resumed run must use the same one).
     pub seed: u64,
+    /// The run's data seed (a resumed run must use the same one); absent in states written
+    /// before `data_seed` existed, when it was the seed.
+    #[serde(default)]
+    pub data_seed: Option<u64>,
     /// Seconds spent in training steps so far, all processes of the run together (validation
     /// and checkpoint writes excluded).
     pub train_seconds: f64,
@@ -197,7 +201,7 @@ pub fn greater_is_better(metric: &str) -> bool {
 
 impl TrainerState {
     /// The state of a run that has not taken a step.
-    pub fn new(seed: u64, total_steps: usize) -> Self {
+    pub fn new(seed: u64, data_seed: u64, total_steps: usize) -> Self {
         TrainerState {
             step: 0,
             epoch: 0,
@@ -209,6 +213,7 @@ impl TrainerState {
             best: None,
             evals_without_improvement: 0,
             seed,
+            data_seed: Some(data_seed),
             train_seconds: 0.0,
             eval_seconds: 0.0,
             train_rows: 0,
