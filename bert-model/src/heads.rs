@@ -9,6 +9,7 @@ use burn::prelude::{Int, Tensor};
 
 use crate::config::BertConfig;
 use crate::dropout::dropout;
+use crate::layer_norm::layer_norm;
 use crate::loss::{bce_with_logits, cross_entropy, mse};
 use crate::model::{Activation, BertInput, BertModel, BertOutput, OutputOptions};
 use crate::params::{
@@ -48,6 +49,7 @@ pub struct BertLmPredictionHead {
     pub transform: Linear,
     /// `cls.predictions.transform.LayerNorm`.
     pub layer_norm: LayerNorm,
+    layer_norm_eps: f64,
     /// `cls.predictions.bias` (also saved as the tied `cls.predictions.decoder.bias`).
     pub bias: Param<Tensor<1>>,
     activation: Activation,
@@ -68,6 +70,7 @@ impl BertLmPredictionHead {
                 h,
                 config.layer_norm_eps,
             )?,
+            layer_norm_eps: config.layer_norm_eps,
             bias: Param::from_tensor(source.tensor(
                 "cls.predictions.bias",
                 [config.vocab_size],
@@ -87,9 +90,11 @@ impl BertLmPredictionHead {
 
     /// Vocabulary logits `[n, vocab]` of hidden-state rows `[n, hidden]`.
     pub(crate) fn rows(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
-        let x = self
-            .layer_norm
-            .forward(self.activation.forward(self.transform.forward(hidden)));
+        let x = layer_norm(
+            &self.layer_norm,
+            self.layer_norm_eps,
+            self.activation.forward(self.transform.forward(hidden)),
+        );
         x.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze::<2>()
     }
 

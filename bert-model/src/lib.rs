@@ -19,6 +19,7 @@ pub mod gelu;
 pub mod heads;
 mod host;
 mod labelled;
+pub mod layer_norm;
 pub mod loss;
 pub mod model;
 mod packing;

@@ -12,6 +12,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout::dropout;
 use crate::gelu::gelu;
+use crate::layer_norm::layer_norm;
 use crate::packing::Packing;
 use crate::params::{put_embedding, put_layer_norm, put_linear, HfTensors, LoadError, ParamSource};
 use crate::softmax::softmax;
@@ -136,6 +137,7 @@ pub struct BertEmbeddings {
     pub token_type_embeddings: Embedding,
     /// `embeddings.LayerNorm`.
     pub layer_norm: LayerNorm,
+    layer_norm_eps: f64,
     dropout: Dropout,
 }
 
@@ -170,6 +172,7 @@ impl BertEmbeddings {
                 h,
                 config.layer_norm_eps,
             )?,
+            layer_norm_eps: config.layer_norm_eps,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
     }
@@ -187,7 +190,10 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input.input_ids.clone())
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(types);
-        dropout(&self.dropout, self.layer_norm.forward(x))
+        dropout(
+            &self.dropout,
+            layer_norm(&self.layer_norm, self.layer_norm_eps, x),
+        )
     }
 }
 
@@ -315,6 +321,7 @@ pub struct BertLayer {
     pub output: Linear,
     /// `output.LayerNorm`.
     pub output_layer_norm: LayerNorm,
+    layer_norm_eps: f64,
     activation: Activation,
     dropout: Dropout,
 }
@@ -354,6 +361,7 @@ impl BertLayer {
                 h,
             )?,
             output_layer_norm: source.layer_norm(&format!("{prefix}output.LayerNorm"), h, eps)?,
+            layer_norm_eps: eps,
             activation: Activation::new(config.hidden_act),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
@@ -369,15 +377,20 @@ impl BertLayer {
         packing: Option<&Packing>,
     ) -> (Tensor<2>, Option<Tensor<4>>) {
         let (context, probs) = self.attention.forward(x.clone(), dims, attend, packing);
-        let attended = self
-            .attention_layer_norm
-            .forward(dropout(&self.dropout, self.attention_output.forward(context)) + x);
+        let eps = self.layer_norm_eps;
+        let attended = layer_norm(
+            &self.attention_layer_norm,
+            eps,
+            dropout(&self.dropout, self.attention_output.forward(context)) + x,
+        );
         let inner = self
             .activation
             .forward(self.intermediate.forward(attended.clone()));
-        let out = self
-            .output_layer_norm
-            .forward(dropout(&self.dropout, self.output.forward(inner)) + attended);
+        let out = layer_norm(
+            &self.output_layer_norm,
+            eps,
+            dropout(&self.dropout, self.output.forward(inner)) + attended,
+        );
         (out, probs)
     }
 }
