@@ -139,6 +139,7 @@ pub struct BertEmbeddings {
     pub layer_norm: LayerNorm,
     layer_norm_eps: f64,
     dropout: Dropout,
+    pad_token_id: usize,
 }
 
 impl BertEmbeddings {
@@ -174,7 +175,24 @@ impl BertEmbeddings {
             )?,
             layer_norm_eps: config.layer_norm_eps,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            pad_token_id: config.pad_token_id,
         })
+    }
+
+    /// The word embeddings of `ids`. As in transformers (`nn.Embedding(padding_idx=...)`), the
+    /// `[PAD]` row takes no gradient from its lookups: where padded positions reach the loss
+    /// (the question-answering head's softmax runs over them) it stays as loaded.
+    fn words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let words = self.word_embeddings.forward(ids.clone());
+        if !ids.device().is_autodiff() {
+            return words;
+        }
+        let [batch, seq, hidden] = words.dims();
+        let padded = ids
+            .equal_elem(self.pad_token_id as i64)
+            .reshape([batch, seq, 1])
+            .expand([batch, seq, hidden]);
+        words.clone().mask_where(padded, words.detach())
     }
 
     fn forward(&self, input: &BertInput) -> Tensor<3> {
@@ -187,7 +205,7 @@ impl BertEmbeddings {
             .token_type_ids
             .clone()
             .unwrap_or_else(|| Tensor::zeros([batch, seq], &device));
-        let x = self.word_embeddings.forward(input.input_ids.clone())
+        let x = self.words(input.input_ids.clone())
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(types);
         dropout(

@@ -1,6 +1,6 @@
 //! One backward pass against transformers' (tests/fixtures/grads/make_fixtures.py): the loss and
-//! the gradients of chosen parameters for the masked-LM, pre-training and sequence-classification
-//! heads on bert-model's tiny fixture checkpoints, dropout off. The masked-LM decoder weight is
+//! the gradients of chosen parameters for the masked-LM, pre-training, sequence-classification
+//! and question-answering heads on bert-model's tiny fixture checkpoints, dropout off. The masked-LM decoder weight is
 //! the word-embedding matrix, so its gradient sums the lookup and the output projection.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +10,8 @@ use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::burn::tensor::Gradients;
 use bert_model::{
     from_checkpoint, host_values, BertConfig, BertForMaskedLM, BertForPreTraining,
-    BertForSequenceClassification, BertInput, BertModel, Checkpoint, HfModel, OutputOptions,
-    SequenceLabels,
+    BertForQuestionAnswering, BertForSequenceClassification, BertInput, BertModel, Checkpoint,
+    HfModel, OutputOptions, SequenceLabels,
 };
 use serde_json::Value;
 
@@ -242,5 +242,34 @@ fn sequence_classification_gradients(options: OutputOptions) {
         "classifier.weight",
         param_t(&model.classifier.weight, &grads),
     );
+    check_encoder(&case, &model.bert, &grads);
+}
+
+#[test]
+fn question_answering_gradients_match_transformers() {
+    // A start past the sequence is clamped to its length and ignored, and the softmax runs
+    // over padded positions too, as in transformers: the gradient reaches the `[PAD]` lookups.
+    let device = Device::default().autodiff();
+    let case = case("question_answering");
+    let model: BertForQuestionAnswering = load("question_answering", &device);
+    let positions = (
+        int1(&case["start_positions"], &device),
+        int1(&case["end_positions"], &device),
+    );
+    let out = model.forward(
+        &input(&case, &device),
+        Some(positions),
+        OutputOptions::default(),
+    );
+    let loss = out.loss.unwrap();
+    let grads = loss.clone().backward();
+    close_loss(&case, loss);
+    // transformers' `[PAD]` row takes no gradient from its lookups (`padding_idx`).
+    let words = grad_of(&model.bert.embeddings.word_embeddings.weight, &grads);
+    compare(&case, "bert.embeddings.word_embeddings.weight", words);
+    let head = &model.qa_outputs;
+    compare(&case, "qa_outputs.weight", param_t(&head.weight, &grads));
+    let bias = grad_of(head.bias.as_ref().unwrap(), &grads);
+    compare(&case, "qa_outputs.bias", bias);
     check_encoder(&case, &model.bert, &grads);
 }
