@@ -119,6 +119,31 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "flex")]
+    fn successive_masks_and_steps_are_independent() {
+        // Layers of one step draw one after the other, and each step reseeds the device: no
+        // two masks may agree more than chance says (half the elements at p = 0.5).
+        let device = Device::flex().autodiff();
+        let layer = DropoutConfig::new(0.5).init();
+        let n = 1 << 16;
+        let mut masks = Vec::new();
+        for step_seed in [11u64, 12, 13] {
+            device.seed(step_seed);
+            for _ in 0..3 {
+                let y = dropout(&layer, Tensor::<1>::ones([n], &device));
+                masks.push(y.into_data().to_vec::<f32>().unwrap());
+            }
+        }
+        for (i, a) in masks.iter().enumerate() {
+            for b in &masks[i + 1..] {
+                let same = a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / n as f64;
+                // Four standard deviations of a binomial share at this n: 0.0078.
+                assert!((same - 0.5).abs() < 0.008, "masks agree on {same}");
+            }
+        }
+    }
+
+    #[test]
     fn outside_training_nothing_changes() {
         let device = Device::default();
         let layer = DropoutConfig::new(0.5).init();

@@ -102,7 +102,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         raw: args.raw,
         data,
     };
+    let start = std::time::Instant::now();
     let predictions = predict(&args.model, &args.input, &device, &options)?;
+    eprintln!(
+        "predicted {} lines in {:.2} s (loading and tokenization included)",
+        predictions.lines.len(),
+        start.elapsed().as_secs_f64()
+    );
     for note in &predictions.notes {
         eprintln!("warning: {note}");
     }
