@@ -1,21 +1,25 @@
 """Step-by-step check of training against torch: feeds torch exactly the batches
 `bert-train fine-tune` trains on, so that the two training-loss curves can be compared step by
-step (the same start, no dropout, the same masks). Tasks: masked-lm and next-sentence.
+step (the same start, no dropout, the same masks). Tasks: masked-lm, next-sentence and
+question-answering.
 
     python replay.py prepare --config configs/lee-mlm.toml --out DIR [--seed 0] [--dropout 0]
         DIR/model: the config's checkpoint with its task's head newly initialised (torch seed
         --seed) and both dropout probabilities set to --dropout, saved with save_pretrained,
         plus the tokenizer files. Point both sides at it.
     python replay.py train --config configs/lee-mlm.toml --model DIR/model \
-        [--set training.epochs=2 ...] [--torch-seed 0] --out DIR/torch.csv
+        [--set training.epochs=2 ...] [--torch-seed 0] [--save DIR] --out DIR/torch.csv
         Trains with torch on bert-train's batches: the rows of hf_trainer.py's readers (blocks
-        packed as run_mlm; pairs encoded with longest-first truncation), in bert-train's epoch
+        packed as run_mlm; pairs encoded with longest-first truncation; QA windows as run_qa
+        makes them, each labelled with its answer's tokens or [CLS]), in bert-train's epoch
         order (`BatchPlan::batches`, no length grouping) and, for masked LM, with bert-train's
         masks (SplitMix64 streams seeded as `tasks::batch_rng` seeds them); AdamW with
         Trainer's no-decay groups, clipping at max_grad_norm, the linear schedule with warmup.
         Writes step,loss,grad_norm,learning_rate per step, then a `validation` row: the
-        validation loss (masked LM: with bert-train's fixed evaluation masks) and, for
-        next-sentence, the accuracy in the grad_norm column.
+        validation loss (masked LM: with bert-train's fixed evaluation masks; QA: over the
+        windows, padded per batch as bert-train pads them) and, for
+        next-sentence, the accuracy in the grad_norm column. --save DIR keeps the trained
+        model, so that `bert-train evaluate --model DIR` scores it (QA: EM and F1).
 
 bert-train's side: `bert-train fine-tune --config ... --set model=DIR/model
 --set training.log_every_steps=1 ...` and its metrics.csv. Differences in the first steps then
@@ -31,11 +35,11 @@ import sys
 
 import torch
 from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForNextSentencePrediction,
-                          AutoTokenizer, Trainer)
+                          AutoModelForQuestionAnswering, AutoTokenizer, Trainer)
 from transformers.optimization import get_scheduler
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hf_trainer import load_config, mlm_data, sequence_data  # noqa: E402
+from hf_trainer import load_config, mlm_data, qa_data, sequence_data  # noqa: E402
 
 MASK64 = (1 << 64) - 1
 TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json",
@@ -141,21 +145,50 @@ class NextSentence:
         return [data[i] for i in range(len(data))]
 
     def batch(self, rows, rng):
-        width = max(len(r["input_ids"]) for r in rows)
-
-        def padded(key, value):
-            return torch.tensor([r[key] + [value] * (width - len(r[key])) for r in rows])
-
-        return {"input_ids": padded("input_ids", self.pad),
-                "token_type_ids": padded("token_type_ids", 0),
-                "attention_mask": padded("attention_mask", 0),
+        return {**padded_inputs(rows, self.pad),
                 "labels": torch.tensor([r["labels"] for r in rows])}
 
     def hits(self, outputs, batch):
         return int((outputs.logits.argmax(-1) == batch["labels"]).sum())
 
 
-TASKS = {"masked-lm": MaskedLm, "next-sentence": NextSentence}
+class QuestionAnswering:
+    """Windows labelled with their answer's first and last token ([CLS] where the window holds
+    no answer), padded on the right to the longest of the batch: the head's softmax runs over
+    the padded positions too, on both sides."""
+
+    head = AutoModelForQuestionAnswering
+
+    def __init__(self, config, tokenizer):
+        self.splits = qa_data(config, tokenizer)[1]
+        self.pad = tokenizer.pad_token_id
+
+    def rows(self, split):
+        data = self.splits[split]
+        return [data[i] for i in range(len(data))]
+
+    def batch(self, rows, rng):
+        return {**padded_inputs(rows, self.pad),
+                "start_positions": torch.tensor([r["start_positions"] for r in rows]),
+                "end_positions": torch.tensor([r["end_positions"] for r in rows])}
+
+    def hits(self, outputs, batch):
+        return None
+
+
+def padded_inputs(rows, pad):
+    """The rows' ids, token types and attention masks, padded on the right to the longest."""
+    width = max(len(r["input_ids"]) for r in rows)
+
+    def padded(key, value):
+        return torch.tensor([r[key] + [value] * (width - len(r[key])) for r in rows])
+
+    return {"input_ids": padded("input_ids", pad), "token_type_ids": padded("token_type_ids", 0),
+            "attention_mask": padded("attention_mask", 0)}
+
+
+TASKS = {"masked-lm": MaskedLm, "next-sentence": NextSentence,
+         "question-answering": QuestionAnswering}
 
 
 def prepare(args):
@@ -229,13 +262,17 @@ def train(args):
         loss, accuracy = evaluate(model, task, t)
         out.writerow(["validation", f"{loss:.6f}", "" if accuracy is None else accuracy, ""])
         print(f"validation: loss {loss:.4f} (exp {math.exp(loss):.1f}) accuracy {accuracy}")
+    if args.save:
+        model.save_pretrained(args.save)
+        tokenizer.save_pretrained(args.save)
 
 
 def evaluate(model, task, t):
-    """The validation loss as `tasks::evaluate` computes it: batches in file order (masked LM:
-    masks from the fixed evaluation stream), the mean of batch losses weighted by rows; and the
-    share of rows whose argmax is right where the task has one label per row."""
-    rows = task.rows("validation")
+    """The validation loss as `tasks::evaluate` computes it: batches longest rows first, ties in
+    file order (`evaluation_batches`; masked LM: masks from the fixed evaluation stream), the
+    mean of batch losses weighted by rows; and the share of rows whose argmax is right where
+    the task has one label per row."""
+    rows = sorted(task.rows("validation"), key=lambda r: -len(r["input_ids"]))
     size = t.get("eval_batch_size", t.get("batch_size", 8))
     model.eval()
     total, hits = 0.0, 0
@@ -243,7 +280,7 @@ def evaluate(model, task, t):
         for b, start in enumerate(range(0, len(rows), size)):
             batch = task.batch(rows[start:start + size], batch_rng(EVALUATION_SEED, b, 0))
             outputs = model(**batch)
-            total += outputs.loss.item() * len(batch["labels"])
+            total += outputs.loss.item() * len(batch["input_ids"])
             hit = task.hits(outputs, batch)
             hits = None if hit is None else hits + hit
     return total / len(rows), None if hits is None else hits / len(rows)
@@ -264,6 +301,7 @@ def main():
     b.add_argument("--out", required=True)
     b.add_argument("--torch-seed", type=int, default=0,
                    help="torch's seed, which draws its dropout masks")
+    b.add_argument("--save", help="save the trained model here (for `bert-train evaluate`)")
     args = p.parse_args()
     prepare(args) if args.command == "prepare" else train(args)
 

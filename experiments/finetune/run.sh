@@ -49,6 +49,7 @@ declare -A EXTRA=(
 )
 
 # SEED=N: both sides run with training.seed=N, and the results are named TASK-sN-{bert,hf}.
+# SIDES=bert: run bert-train only and keep Trainer's results (after a change on our side only).
 # SETS="key=value ...": more overrides for both sides (e.g. model=DIR, a model with its head
 # already initialised, made by `replay.py prepare`); TAG=label: results named TASK-label-....
 for task in "${@:-sentiment regression ner social-iqa}"; do
@@ -85,6 +86,7 @@ metrics = json.load(open(f"{out}/eval_results.json"))
 json.dump({"config": config, "overrides": sets[1::2], "metrics": metrics,
            "metrics_before": json.loads(before) or None, **train}, open(dest, "w"), indent=2)
 EOF
+    [ "${SIDES:-both}" = bert ] && continue
     echo "== $name: transformers Trainer"
     "$VENV/bin/python" experiments/finetune/hf_trainer.py --config "$config" "${sets[@]}" \
       --out "$out-hf" > "$RESULTS/$name-hf.log" 2>&1
