@@ -131,7 +131,7 @@ mod tests {
             device.seed(step_seed);
             for _ in 0..3 {
                 let y = dropout(&layer, Tensor::<1>::ones([n], &device));
-                masks.push(y.into_data().to_vec::<f32>().unwrap());
+                masks.push(y.into_data().try_to_vec::<f32>().unwrap());
             }
         }
         for (i, a) in masks.iter().enumerate() {

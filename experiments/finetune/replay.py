@@ -104,7 +104,15 @@ def mask_block(ids, special, probability, mask_id, vocab_size, rng):
     return out, labels
 
 
-class MaskedLm:
+class Task:
+    """A task's encoded splits (`self.splits`), as lists of rows."""
+
+    def rows(self, split):
+        data = self.splits[split]
+        return [data[i] for i in range(len(data))]
+
+
+class MaskedLm(Task):
     """Blocks, masked per step from bert-train's batch stream."""
 
     head = AutoModelForMaskedLM
@@ -113,10 +121,6 @@ class MaskedLm:
         self.splits = mlm_data(config, tokenizer)[1]
         self.probability = config["data"].get("mlm_probability", 0.15)
         self.mask_id, self.vocab = tokenizer.mask_token_id, len(tokenizer)
-
-    def rows(self, split):
-        data = self.splits[split]
-        return [data[i] for i in range(len(data))]
 
     def batch(self, rows, rng):
         masked = [mask_block(r["input_ids"], r["special_tokens_mask"], self.probability,
@@ -130,7 +134,7 @@ class MaskedLm:
         return None
 
 
-class NextSentence:
+class NextSentence(Task):
     """Labelled pairs, padded on the right to the longest of the batch."""
 
     head = AutoModelForNextSentencePrediction
@@ -140,10 +144,6 @@ class NextSentence:
         self.splits = sequence_data(config, tokenizer, False)[1]
         self.pad = tokenizer.pad_token_id
 
-    def rows(self, split):
-        data = self.splits[split]
-        return [data[i] for i in range(len(data))]
-
     def batch(self, rows, rng):
         return {**padded_inputs(rows, self.pad),
                 "labels": torch.tensor([r["labels"] for r in rows])}
@@ -152,7 +152,7 @@ class NextSentence:
         return int((outputs.logits.argmax(-1) == batch["labels"]).sum())
 
 
-class QuestionAnswering:
+class QuestionAnswering(Task):
     """Windows labelled with their answer's first and last token ([CLS] where the window holds
     no answer), padded on the right to the longest of the batch: the head's softmax runs over
     the padded positions too, on both sides."""
@@ -162,10 +162,6 @@ class QuestionAnswering:
     def __init__(self, config, tokenizer):
         self.splits = qa_data(config, tokenizer)[1]
         self.pad = tokenizer.pad_token_id
-
-    def rows(self, split):
-        data = self.splits[split]
-        return [data[i] for i in range(len(data))]
 
     def batch(self, rows, rng):
         return {**padded_inputs(rows, self.pad),
