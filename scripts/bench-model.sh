@@ -7,6 +7,8 @@
 #   BENCH_THREADS=2  BENCH_BATCH=8  BENCH_SEQ=128  BENCH_MATMUL=1 (also the dense layers' matmuls)
 #   BENCH_BINS="before=PATH after=PATH": compare these bert-train binaries (no build; one row set
 #   each, e.g. a lever's before and after) instead of building one.
+#   ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 keep PyTorch off
+#   AVX-512 (with a binary built without x86-v4: both sides as on an AVX2-only CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
@@ -39,9 +41,15 @@ for bin in $BINS; do
   "$bin" bench "${shape[@]}" --devices "$DEVICES" --out "$tmp/rust$n.json" > /dev/null
   rust+=("$label$tmp/rust$n.json")
 done
+# PyTorch's instruction-set caps, if set (an AVX2-only machine imitated on an AVX-512 one):
+# they belong in the recorded command.
+isa_caps=""
+for var in ATEN_CPU_CAPABILITY ONEDNN_MAX_CPU_ISA MKL_ENABLE_INSTRUCTIONS; do
+  [ -n "${!var:-}" ] && isa_caps+="$var=${!var} "
+done
 out=experiments/model-bench/RESULTS.md
 mkdir -p "$(dirname "$out")"
 python3 scripts/bench_table.py "$tmp/torch.json" "${rust[@]}" \
-  --command "${BENCH_MATMUL:+BENCH_MATMUL=1 }BENCH_CONFIG=$CONFIG BENCH_BATCH=$BATCH BENCH_SEQ=$SEQ BENCH_DEVICES=$DEVICES ${BENCH_BINS:+BENCH_BINS=\"$BENCH_BINS\" }BENCH_FEATURES=$FEATURES bash scripts/bench-model.sh" \
+  --command "${isa_caps}${BENCH_MATMUL:+BENCH_MATMUL=1 }BENCH_CONFIG=$CONFIG BENCH_BATCH=$BATCH BENCH_SEQ=$SEQ BENCH_DEVICES=$DEVICES ${BENCH_BINS:+BENCH_BINS=\"$BENCH_BINS\" }BENCH_FEATURES=$FEATURES bash scripts/bench-model.sh" \
   >> "$out"
 tail -n 20 "$out"

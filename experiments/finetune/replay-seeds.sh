@@ -13,6 +13,7 @@
 # DROPOUT="d1 d2 ..." keeps the data (order and masks) of seed S and draws only dropout anew:
 # bert-train with `training.seed=d training.data_seed=S`, torch with `--torch-seed d`; files
 # sS-dD-*. Without it, bert-train's dropout comes from S and torch's from seed 0 (files sS-*).
+# SIDES=bert: bert-train only (from transformers' head draw for S; no torch run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
@@ -43,6 +44,7 @@ for S in ${SEEDS:-1 2 3}; do
       --set "model=$start/model" --set "output_dir=runs/replay-$task-$name-bert" \
       --set training.log_every_steps=1 > "$OUT/$name-bert.log" 2>&1
     cp "runs/replay-$task-$name-bert/eval_results.json" "$OUT/$name-bert-eval.json"
+    [ "${SIDES:-both}" = bert ] && { echo "$name: bert-train only"; continue; }
     "$VENV/bin/python" experiments/finetune/replay.py train --config "$CONFIG" \
       "${sets[@]}" --set "training.seed=$S" --torch-seed "$torch_seed" --model "$start/model" \
       --save "runs/replay-$task-$name-torch" --out "$OUT/$name-torch.csv" \

@@ -572,6 +572,7 @@ fn finish<T: Task>(
         "step": state.step,
         "train_seconds": state.train_seconds,
         "eval_seconds": state.eval_seconds,
+        "last_eval_seconds": state.last_eval_seconds,
         "train_rows": state.train_rows,
         "train_rows_per_second": rows_per_second,
         "resumed_from": resumed_from,

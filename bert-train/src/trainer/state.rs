@@ -102,6 +102,10 @@ pub struct TrainerState {
     /// Seconds spent in validation during the run.
     #[serde(default)]
     pub eval_seconds: f64,
+    /// Seconds the latest validation took (comparable with a reference that times one
+    /// evaluation, where `eval_seconds` sums all of them).
+    #[serde(default)]
+    pub last_eval_seconds: f64,
     /// Training rows processed.
     pub train_rows: usize,
 }
@@ -216,6 +220,7 @@ impl TrainerState {
             data_seed: Some(data_seed),
             train_seconds: 0.0,
             eval_seconds: 0.0,
+            last_eval_seconds: 0.0,
             train_rows: 0,
         }
     }

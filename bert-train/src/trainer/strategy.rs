@@ -402,6 +402,7 @@ impl<T: Task> StepLoop<'_, T> {
         let seconds = start.elapsed().as_secs_f64();
         self.clock.paused += seconds;
         self.state.eval_seconds += seconds;
+        self.state.last_eval_seconds = seconds;
         self.ctx.report(RunEvent::Validation {
             step: self.state.step,
             epoch,
