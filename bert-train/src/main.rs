@@ -29,7 +29,7 @@ enum Command {
     Evaluate(commands::fine_tune::EvaluateArgs),
     /// Write a checkpoint as an HF model directory that transformers loads.
     Export(commands::fine_tune::ExportArgs),
-    /// Time inference and a training step on each device (see experiments/bench).
+    /// Time inference and a training step on each device (see experiments/model-bench).
     Bench(commands::bench::BenchArgs),
 }
 

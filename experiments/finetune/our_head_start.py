@@ -33,7 +33,10 @@ def main():
     src, dest, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     shutil.copytree(src, dest, dirs_exist_ok=True)
     tensors = load_file(os.path.join(src, "model.safetensors"))
-    rows, cols = tensors["qa_outputs.weight"].shape
+    if "qa_outputs.weight" in tensors:
+        rows, cols = tensors["qa_outputs.weight"].shape
+    else:  # a checkpoint without the head (all-MiniLM-L6-v2 itself): start and end, hidden size
+        rows, cols = 2, tensors["embeddings.word_embeddings.weight"].shape[1]
     tensors["qa_outputs.weight"] = our_head(seed, rows, cols)
     tensors["qa_outputs.bias"] = torch.zeros(rows)
     save_file(tensors, os.path.join(dest, "model.safetensors"), metadata={"format": "pt"})
