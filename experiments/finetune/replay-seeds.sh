@@ -16,13 +16,7 @@
 # SIDES=bert: bert-train only (from transformers' head draw for S; no torch run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CACHE="${BERT_RS_CACHE:-$HOME/.cache/bert-rs}"
-bash scripts/fetch-assets.sh >/dev/null
-bash scripts/fetch-data.sh >/dev/null
-mkdir -p models
-ln -sfn "$CACHE/all-MiniLM-L6-v2" models/all-MiniLM-L6-v2
-VENV="$(bash scripts/torch-venv.sh accelerate==1.15.0 scikit-learn scipy seqeval)"
-BIN="${BERT_TRAIN_BIN:?the bert-train binary to run}"
+source experiments/finetune/setup.sh
 CONFIG="${CONFIG:-configs/lee-mlm.toml}"
 METRICS="${METRICS:-perplexity}"
 task=$(basename "$CONFIG" .toml)
