@@ -27,6 +27,7 @@ pub mod params;
 pub mod pretrained;
 pub mod rng;
 pub mod softmax;
+pub mod torch_rng;
 pub mod weights;
 
 pub use burn;

@@ -17,7 +17,7 @@ use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::{Device, Tensor, TensorData};
 
-use crate::rng::SplitMix64;
+use crate::torch_rng::TorchGenerator;
 use crate::weights::{Checkpoint, WeightsError};
 
 /// What can go wrong while building a model from a checkpoint.
@@ -109,13 +109,15 @@ pub struct ParamSource<'a> {
     names: BTreeMap<String, String>,
     used: BTreeSet<String>,
     init_std: f64,
-    rng: SplitMix64,
+    rng: TorchGenerator,
     report: LoadReport,
 }
 
 impl<'a> ParamSource<'a> {
     /// Random initialisation only: every parameter as transformers initialises a new model,
-    /// from a generator seeded with `seed` (the same values on every device).
+    /// drawn tensor by tensor in construction order from PyTorch's generator seeded with `seed`
+    /// (the same values on every device; the distributions of transformers' `from_config`, not
+    /// its values, which depend on the order torch builds modules in).
     pub fn random(device: &Device, initializer_range: f64, seed: u64) -> Self {
         ParamSource {
             device: device.clone(),
@@ -123,14 +125,15 @@ impl<'a> ParamSource<'a> {
             names: BTreeMap::new(),
             used: BTreeSet::new(),
             init_std: initializer_range,
-            rng: SplitMix64(seed),
+            rng: TorchGenerator::new(seed),
             report: LoadReport::default(),
         }
     }
 
     /// Parameters from `checkpoint`, for a model whose own names start with `base_prefix`
     /// (`"bert."` for a head model, `""` for a bare encoder). Tensors the checkpoint lacks are
-    /// initialised from `seed`.
+    /// initialised from PyTorch's generator seeded with `seed`, in construction order: a new
+    /// head gets the values transformers gives it after `set_seed(seed)` and `from_pretrained`.
     pub fn checkpoint(
         device: &Device,
         checkpoint: &'a Checkpoint,
@@ -168,7 +171,7 @@ impl<'a> ParamSource<'a> {
             names,
             used: BTreeSet::new(),
             init_std: initializer_range,
-            rng: SplitMix64(seed),
+            rng: TorchGenerator::new(seed),
             report: LoadReport::default(),
         }
     }
@@ -218,9 +221,7 @@ impl<'a> ParamSource<'a> {
         Ok(match init {
             Init::Zeros => vec![0.0; count],
             Init::Ones => vec![1.0; count],
-            Init::Normal => (0..count)
-                .map(|_| (self.rng.normal() * self.init_std) as f32)
-                .collect(),
+            Init::Normal => self.rng.normal_tensor(count, 0.0, self.init_std),
         })
     }
 

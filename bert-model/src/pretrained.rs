@@ -213,7 +213,8 @@ pub struct Pretrained<M> {
 
 /// Loads model `M` from a directory or hub id: config.json plus the weights in any layout
 /// [`Checkpoint::open_dir`] reads. Tensors the checkpoint lacks (a new head) are initialised
-/// from `seed` and listed in the report; unused tensors are listed, not fatal; a tensor of the
+/// from PyTorch's generator seeded with `seed` (the values transformers draws after
+/// `set_seed(seed)`) and listed in the report; unused tensors are listed, not fatal; a tensor of the
 /// wrong shape is an error naming it and both shapes.
 pub fn from_pretrained<M: HfModel>(
     name_or_path: &str,
@@ -232,7 +233,8 @@ pub fn from_pretrained<M: HfModel>(
     })
 }
 
-/// Builds model `M` from an opened checkpoint.
+/// Builds model `M` from an opened checkpoint; a new head is drawn as [`from_pretrained`] draws
+/// it.
 pub fn from_checkpoint<M: HfModel>(
     config: &BertConfig,
     checkpoint: &Checkpoint,

@@ -1,5 +1,7 @@
 """Writes a replay start (`replay.py prepare`'s DIR/model) whose question-answering head holds
-bert-train's own draw for a seed: `trainer::init_seed` (SplitMix64 of seed ^ a constant), then
+the draw bert-train made for a seed from 23c3ac6 until session 19 (a record for RESULTS parts
+7-9; bert-train now draws a new head from PyTorch's generator, the values transformers draws):
+`trainer::init_seed` (SplitMix64 of seed ^ a constant), then
 `ParamSource::linear`'s Box-Muller normals times initializer_range 0.02, laid out [out, in];
 the bias zero. Both sides can then train from the head bert-train would draw.
 

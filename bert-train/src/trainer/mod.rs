@@ -682,14 +682,17 @@ fn build_model<T: Task>(
     config
         .validate()
         .map_err(|e| TrainError::Run(format!("model config: {e}")))?;
+    // A new head (or a model from scratch) is drawn from PyTorch's generator seeded with
+    // `training.seed`, as transformers' `set_seed(seed)` before `from_pretrained` draws it: the
+    // same head as transformers' for the same seed, and no stream shared with the SplitMix64
+    // streams of the epoch order and dropout.
     let seed = run.training.seed;
-    let init = init_seed(seed);
     let mut note = None;
     let model = match from_dir {
         Some(dir) => {
             let checkpoint = Checkpoint::open_dir(dir)?;
             let (model, report) =
-                bert_model::from_checkpoint::<T::Model>(&config, &checkpoint, device, init)?;
+                bert_model::from_checkpoint::<T::Model>(&config, &checkpoint, device, seed)?;
             if !report.initialized.is_empty() {
                 note = Some(format!(
                     "new head initialised from seed {seed}: {}",
@@ -699,7 +702,7 @@ fn build_model<T: Task>(
             model
         }
         None => {
-            let mut source = ParamSource::random(device, config.initializer_range, init);
+            let mut source = ParamSource::random(device, config.initializer_range, seed);
             T::Model::build(&config, &mut source)?
         }
     };
@@ -709,15 +712,6 @@ fn build_model<T: Task>(
         tokenizer,
         note,
     })
-}
-
-/// The generator seed of the values a run initialises (a new head, or a model from scratch):
-/// `training.seed` passed through SplitMix64 with a constant of its own, so that the initial
-/// values share no random stream with the epoch order. (Drawn from `SplitMix64(seed)` itself,
-/// a head reused the first epoch's shuffle numbers, `BatchPlan` with data_seed = seed; see
-/// `experiments/finetune/RESULTS.md`, "Tweet-entity QA over ten seeds".)
-pub fn init_seed(seed: u64) -> u64 {
-    bert_model::rng::SplitMix64(seed ^ 0x494E_4954_5F48_4541).next_u64()
 }
 
 /// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
