@@ -1,7 +1,7 @@
 """Step-by-step check of training against torch: feeds torch exactly the batches
 `bert-train fine-tune` trains on, so that the two training-loss curves can be compared step by
-step (the same start, no dropout, the same masks). Tasks: masked-lm, next-sentence and
-question-answering.
+step (the same start, no dropout, the same masks). Tasks: masked-lm, next-sentence,
+question-answering and multiple-choice.
 
     python replay.py prepare --config configs/lee-mlm.toml --out DIR [--seed 0] [--dropout 0]
         DIR/model: the config's checkpoint with its task's head newly initialised (torch seed
@@ -34,12 +34,13 @@ import shutil
 import sys
 
 import torch
-from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForNextSentencePrediction,
-                          AutoModelForQuestionAnswering, AutoTokenizer, Trainer)
+from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForMultipleChoice,
+                          AutoModelForNextSentencePrediction, AutoModelForQuestionAnswering,
+                          AutoTokenizer, Trainer)
 from transformers.optimization import get_scheduler
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hf_trainer import load_config, mlm_data, qa_data, sequence_data  # noqa: E402
+from hf_trainer import choice_data, load_config, mlm_data, qa_data, sequence_data  # noqa: E402
 
 MASK64 = (1 << 64) - 1
 TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json",
@@ -172,6 +173,27 @@ class QuestionAnswering(Task):
         return None
 
 
+class MultipleChoice(Task):
+    """Each choice paired with the context, every choice of a batch padded on the right to the
+    longest one: [batch, choices, seq]."""
+
+    head = AutoModelForMultipleChoice
+
+    def __init__(self, config, tokenizer):
+        self.splits = choice_data(config, tokenizer)[1]
+        self.pad = tokenizer.pad_token_id
+
+    def batch(self, rows, rng):
+        n = len(rows[0]["input_ids"])
+        keys = ("input_ids", "token_type_ids", "attention_mask")
+        flat = [{k: r[k][i] for k in keys} for r in rows for i in range(n)]
+        inputs = {k: v.view(len(rows), n, -1) for k, v in padded_inputs(flat, self.pad).items()}
+        return {**inputs, "labels": torch.tensor([r["labels"] for r in rows])}
+
+    def hits(self, outputs, batch):
+        return int((outputs.logits.argmax(-1) == batch["labels"]).sum())
+
+
 def padded_inputs(rows, pad):
     """The rows' ids, token types and attention masks, padded on the right to the longest."""
     width = max(len(r["input_ids"]) for r in rows)
@@ -184,7 +206,7 @@ def padded_inputs(rows, pad):
 
 
 TASKS = {"masked-lm": MaskedLm, "next-sentence": NextSentence,
-         "question-answering": QuestionAnswering}
+         "question-answering": QuestionAnswering, "multiple-choice": MultipleChoice}
 
 
 def prepare(args):
