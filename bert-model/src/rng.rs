@@ -1,5 +1,6 @@
-//! A small deterministic random generator (SplitMix64) shared by initialisation and data
-//! shuffling, so that a seed gives the same model and the same batch order on every backend.
+//! A small deterministic random generator (SplitMix64) for the data side (epoch order, masks,
+//! pre-training instances) and dropout seeds, so that a seed gives the same batches on every
+//! backend. New weights come from PyTorch's generator instead ([`crate::torch_rng`]).
 
 /// SplitMix64, with Box-Muller normals and Fisher-Yates shuffling.
 #[derive(Debug, Clone)]
