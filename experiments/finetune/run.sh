@@ -19,7 +19,7 @@ ln -sfn "$CACHE/all-MiniLM-L6-v2" models/all-MiniLM-L6-v2
 VENV="$(bash scripts/torch-venv.sh accelerate==1.15.0 scikit-learn scipy seqeval)"
 # BERT_TRAIN_BIN: an already built binary (e.g. the debug one, whose dependencies are built at
 # opt-level 2) instead of a release build.
-if [ -z "${BERT_TRAIN_BIN:-}" ]; then
+if [ -z "${BERT_TRAIN_BIN:-}" ] && [ "${SIDES:-both}" != hf ]; then
   cargo build -q --release -p bert-train
 fi
 BIN="${BERT_TRAIN_BIN:-$CARGO_TARGET_DIR/release/bert-train}"
@@ -49,7 +49,8 @@ declare -A EXTRA=(
 )
 
 # SEED=N: both sides run with training.seed=N, and the results are named TASK-sN-{bert,hf}.
-# SIDES=bert: run bert-train only and keep Trainer's results (after a change on our side only).
+# SIDES=bert: run bert-train only and keep Trainer's results (after a change on our side only);
+# SIDES=hf: run Trainer only and keep bert-train's results.
 # SETS="key=value ...": more overrides for both sides (e.g. model=DIR, a model with its head
 # already initialised, made by `replay.py prepare`); TAG=label: results named TASK-label-....
 for task in "${@:-sentiment regression ner social-iqa}"; do
@@ -64,21 +65,22 @@ for task in "${@:-sentiment regression ner social-iqa}"; do
       name="$name-s$SEED"
     fi
     out="runs/compare-$name"
-    rm -rf "$out-bert" "$out-hf"
-    echo "== $name: bert-train"
-    before="{}"
-    if [ "$task_name" = lee-mlm ]; then
-      # Perplexity of the pretrained model (its new MLM head) before training.
-      before_model=models/all-MiniLM-L6-v2
-      for extra in ${SETS:-}; do
-        case "$extra" in model=*) before_model="${extra#model=}" ;; esac
-      done
-      before=$("$BIN" evaluate --config "$config" "${sets[@]}" --model "$before_model" \
-        --json | tail -1)
-    fi
-    "$BIN" fine-tune --config "$config" "${sets[@]}" --set "output_dir=$out-bert" \
-      | tee "$RESULTS/$name-bert.log" | grep -v '^step ' || true
-    python3 - "$out-bert" "$config" "$RESULTS/$name-bert.json" "$before" "${sets[@]}" <<'EOF'
+    if [ "${SIDES:-both}" != hf ]; then
+      rm -rf "$out-bert"
+      echo "== $name: bert-train"
+      before="{}"
+      if [ "$task_name" = lee-mlm ]; then
+        # Perplexity of the pretrained model (its new MLM head) before training.
+        before_model=models/all-MiniLM-L6-v2
+        for extra in ${SETS:-}; do
+          case "$extra" in model=*) before_model="${extra#model=}" ;; esac
+        done
+        before=$("$BIN" evaluate --config "$config" "${sets[@]}" --model "$before_model" \
+          --json | tail -1)
+      fi
+      "$BIN" fine-tune --config "$config" "${sets[@]}" --set "output_dir=$out-bert" \
+        | tee "$RESULTS/$name-bert.log" | grep -v '^step ' || true
+      python3 - "$out-bert" "$config" "$RESULTS/$name-bert.json" "$before" "${sets[@]}" <<'EOF'
 import json, sys
 out, config, dest, before, *sets = sys.argv[1:]
 train = json.load(open(f"{out}/train_results.json"))
@@ -86,8 +88,10 @@ metrics = json.load(open(f"{out}/eval_results.json"))
 json.dump({"config": config, "overrides": sets[1::2], "metrics": metrics,
            "metrics_before": json.loads(before) or None, **train}, open(dest, "w"), indent=2)
 EOF
+    fi
     [ "${SIDES:-both}" = bert ] && continue
     echo "== $name: transformers Trainer"
+    rm -rf "$out-hf"
     "$VENV/bin/python" experiments/finetune/hf_trainer.py --config "$config" "${sets[@]}" \
       --out "$out-hf" > "$RESULTS/$name-hf.log" 2>&1
     cp "$out-hf/results.json" "$RESULTS/$name-hf.json"
