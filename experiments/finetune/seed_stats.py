@@ -22,6 +22,11 @@ def load(path):
     return data.get("metrics", data)
 
 
+def spread(values):
+    """Sample standard deviation, NaN for fewer than two values."""
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("folder")
@@ -49,8 +54,7 @@ def main():
         ours = [pairs[s][0][metric] for s in sorted(pairs)]
         theirs = [pairs[s][1][metric] for s in sorted(pairs)]
         diffs = [100 * (a - b) for a, b in zip(ours, theirs)]
-        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-        spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else float("nan")  # noqa: E731
+        se = spread(diffs) / len(diffs) ** 0.5
         print(
             f"  {metric}: bert-train {statistics.mean(ours):.4f} (sd {spread(ours):.4f}), "
             f"Trainer {statistics.mean(theirs):.4f} (sd {spread(theirs):.4f}); "
