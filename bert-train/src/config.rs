@@ -1194,3 +1194,141 @@ progress = "fancy"
         }
     }
 }
+
+/// Writes what every file of `configs/` resolves to, as flat `key -> value` JSON, into
+/// `tests/fixtures/configs/resolved.json` (run with `--ignored` to regenerate).
+#[cfg(test)]
+mod dump_resolved {
+    use super::*;
+    use crate::tasks::{
+        masked_lm::MaskedLm, multiple_choice::MultipleChoice, next_sentence::NextSentence,
+        pretraining::Pretraining, question_answering::QuestionAnswering,
+        sequence_classification::SequenceClassification,
+        token_classification::TokenClassification,
+    };
+    use serde_json::{json, Map, Value as J};
+
+    fn task_keys(c: &FineTuneConfig, out: &mut Map<String, J>) {
+        let mut put = |k: &str, v: J| {
+            out.insert(k.to_string(), v);
+        };
+        match c.task.as_str() {
+            "sequence-classification" => {
+                let t: SequenceClassification = tasks::configure(c).unwrap();
+                let kind = if t.regression { "regression" } else { "single_label_classification" };
+                put("problem_type", json!(kind));
+                put("data.text_column", json!(t.text_column));
+                put("data.text_pair_column", json!(t.text_pair_column));
+                put("data.label_column", json!(t.label_column));
+                put("data.labels", json!(t.labels));
+            }
+            "token-classification" => {
+                let t: TokenClassification = tasks::configure(c).unwrap();
+                put("data.token_column", json!(t.token_column));
+                put("data.tag_column", json!(t.tag_column));
+                put("data.labels", json!(t.labels));
+            }
+            "multiple-choice" => {
+                let t: MultipleChoice = tasks::configure(c).unwrap();
+                put("data.context_column", json!(t.context_column));
+                put("data.choices_column", json!(t.choices_column));
+                put("data.label_column", json!(t.label_column));
+            }
+            "question-answering" => {
+                let t: QuestionAnswering = tasks::configure(c).unwrap();
+                put("data.doc_stride", json!(t.doc_stride));
+                put("data.max_query_length", json!(t.max_query_length));
+                put("data.max_answer_length", json!(t.answers.max_answer_length));
+                put("data.n_best_size", json!(t.answers.n_best_size));
+                put("data.version_2_with_negative", json!(t.answers.version_2_with_negative));
+                put("data.null_score_diff_threshold", json!(t.answers.null_score_diff_threshold));
+            }
+            "masked-lm" => {
+                let t: MaskedLm = tasks::configure(c).unwrap();
+                put("data.line_by_line", json!(t.line_by_line));
+                put("data.mlm_probability", json!(t.mlm_probability));
+                put("data.whole_word_mask", json!(t.whole_word_mask));
+            }
+            "next-sentence" => {
+                let t: NextSentence = tasks::configure(c).unwrap();
+                put("data.text_column", json!(t.text_column));
+                put("data.text_pair_column", json!(t.text_pair_column));
+                put("data.label_column", json!(t.label_column));
+            }
+            "pretraining" => {
+                let t: Pretraining = tasks::configure(c).unwrap();
+                put("data.mlm_probability", json!(t.mlm_probability));
+                put("data.whole_word_mask", json!(t.whole_word_mask));
+                put("data.short_seq_prob", json!(t.short_seq_prob));
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    fn resolved(c: &FineTuneConfig) -> Map<String, J> {
+        let mut out = Map::new();
+        out.insert("task".into(), json!(c.task));
+        out.insert("output_dir".into(), json!(c.output_dir));
+        match &c.model {
+            ModelSource::Pretrained { name, overrides } => {
+                out.insert("model.pretrained".into(), json!(name));
+                out.insert("model.config".into(), J::Object(overrides.clone()));
+            }
+            ModelSource::Random { config, tokenizer } => {
+                out.insert("model.tokenizer".into(), json!(tokenizer));
+                out.insert("model.config".into(), serde_json::to_value(config).unwrap());
+            }
+        }
+        let d = &c.data;
+        let data = json!({
+            "train": d.train, "validation": d.validation, "test": d.test,
+            "format": d.format, "max_seq_length": d.max_seq_length, "on_bad_row": d.on_bad_row,
+            "max_train_rows": d.max_train_rows, "max_eval_rows": d.max_eval_rows,
+        });
+        let t = &c.training;
+        let lower = |s: String| s.to_lowercase();
+        let training = json!({
+            "epochs": t.epochs, "max_steps": t.max_steps, "batch_size": t.batch_size,
+            "eval_batch_size": t.eval_batch_size,
+            "gradient_accumulation_steps": t.gradient_accumulation_steps,
+            "learning_rate": t.learning_rate, "weight_decay": t.weight_decay,
+            "adam_beta1": t.adam_beta1, "adam_beta2": t.adam_beta2, "adam_epsilon": t.adam_epsilon,
+            "warmup_ratio": t.warmup_ratio, "warmup_steps": t.warmup_steps,
+            "lr_scheduler": lower(format!("{:?}", t.lr_scheduler)), "max_grad_norm": t.max_grad_norm,
+            "seed": t.seed, "data_seed": t.data_seed, "devices": t.devices,
+            "eval_every_steps": t.eval_every_steps, "checkpoint_every_steps": t.checkpoint_every_steps,
+            "keep_checkpoints": t.keep_checkpoints, "log_every_steps": t.log_every_steps,
+            "group_by_length": t.group_by_length, "loader_workers": t.loader_workers,
+            "early_stopping_patience": t.early_stopping_patience,
+            "metric_for_best_model": t.metric_for_best_model,
+            "progress": lower(format!("{:?}", t.progress)),
+        });
+        for (section, value) in [("data", data), ("training", training)] {
+            for (k, v) in value.as_object().unwrap() {
+                out.insert(format!("{section}.{k}"), v.clone());
+            }
+        }
+        task_keys(c, &mut out);
+        out
+    }
+
+    #[test]
+    #[ignore]
+    fn dump() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files: Vec<_> = std::fs::read_dir(root.join("configs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        let mut all = Map::new();
+        for path in files {
+            let c = FineTuneConfig::load(&path, &[]).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            all.insert(name, J::Object(resolved(&c)));
+        }
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/configs/resolved.json");
+        std::fs::write(out, serde_json::to_string_pretty(&J::Object(all)).unwrap() + "\n").unwrap();
+    }
+}
