@@ -42,7 +42,7 @@ fi
 # torch is a CUDA build, so this binary runs `tch-cuda:N`). One feature list for every build
 # below, so that Burn compiles once for them. The `cuda` feature (burn-cuda) is not built here:
 # cubecl-cuda 0.11.3 builds cubecl-llvm, whose build script downloads an LLVM bundle from GitHub
-# releases, which this network does not reach (NOTES.md); scripts/gpu-check.sh builds it.
+# releases, which this network does not reach (MAINTAINING.md); scripts/gpu-check.sh builds it.
 features=()
 if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then features+=(wgpu); else
   echo "test.sh: no Vulkan driver, wgpu parity skipped (apt-get install mesa-vulkan-drivers)" >&2; fi

@@ -13,10 +13,10 @@ use std::path::Path;
 use bert_data::batch::BatchPlan;
 use bert_data::{BertTokenizer, TokenizerOverrides};
 use bert_model::{from_checkpoint, parse_device, BertConfig, Checkpoint};
-use bert_train::config::{FineTuneConfig, Schedule};
+use bert_train::config::{FineTuneConfig, ModelSource, Schedule};
 use bert_train::optim::{clip_grad_norm, AdamW, LrSchedule};
-use bert_train::tasks::sequence_classification::SequenceClassification;
-use bert_train::tasks::{self, batch_rng, evaluate, LoadContext, Task};
+use bert_train::tasks::sequence_classification::{self, SequenceClassification};
+use bert_train::tasks::{batch_rng, evaluate, LoadContext, Task, TaskConfig};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
@@ -30,15 +30,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(2)
         .map_or("data/sentiment/train.csv", String::as_str);
 
-    // 1. Data: the task module reads, tokenizes and labels the files named by a config.
-    let toml = format!(
-        "task = \"sequence-classification\"\nmodel = {model_dir:?}\noutput_dir = \"unused\"\n\
-         [data]\ntrain = {train:?}\nvalidation = \"data/sentiment/dev.csv\"\n\
-         text_column = \"sentence\"\nmax_seq_length = 64\nmax_train_rows = 600\n\
-         max_eval_rows = 200\n"
-    );
-    let config = FineTuneConfig::parse(&toml, Path::new("custom_loop"), &[])?;
-    let task: SequenceClassification = tasks::configure(&config)?;
+    // 1. Data: the task module reads, tokenizes and labels the files named by a config, here
+    // built in code (the same structs a TOML file fills).
+    let columns = sequence_classification::Columns {
+        text_column: "sentence".into(),
+        ..Default::default()
+    };
+    let task_config = sequence_classification::Config {
+        data: columns,
+        ..Default::default()
+    };
+    let task = SequenceClassification::new(&task_config);
+    let model = ModelSource::pretrained(model_dir.to_string_lossy());
+    let task_config = TaskConfig::SequenceClassification(task_config);
+    let mut config = FineTuneConfig::new(task_config, model, "unused");
+    config.data.train = train.into();
+    config.data.validation = Some("data/sentiment/dev.csv".into());
+    config.data.max_seq_length = 64;
+    config.data.max_train_rows = Some(600);
+    config.data.max_eval_rows = Some(200);
+    config.check()?;
     let tokenizer = BertTokenizer::from_dir(model_dir, &TokenizerOverrides::default())?;
     let data = task.load(&LoadContext {
         config: &config,

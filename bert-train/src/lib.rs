@@ -1,7 +1,7 @@
 //! Fine-tuning BERT: the training loop, its configuration, checkpoints, metrics and export.
 //!
-//! The `bert-train` binary is a thin command line over this library; [`FineTune`] configures a
-//! run in code (the TOML keys and defaults) and starts it with one call. Each task is a module of
+//! The `bert-train` binary is a thin command line over this library; [`config::FineTuneConfig`]
+//! holds a run's keys (read from TOML, or built in code) and [`fine_tune`] runs it. Each task is a module of
 //! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
 //! loss and metrics. Training runs inside burn-train's `Learner` ([`trainer`]); the library
 //! prints nothing (a run reports to a [`trainer::events::Session`]). A custom loop can use the
@@ -9,8 +9,11 @@
 //! `ModuleOptimizer`, [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update, and
 //! [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
 
+// `tasks` first: its `with_task!` macro is used by the modules after it.
+#[macro_use]
+pub mod tasks;
+
 pub mod allocator;
-pub mod builder;
 pub mod config;
 pub mod embed;
 pub mod export;
@@ -18,12 +21,12 @@ pub mod metrics;
 pub mod optim;
 pub mod plot;
 pub mod predict;
-pub mod tasks;
 pub mod trainer;
 
 use std::path::PathBuf;
 
-pub use builder::FineTune;
+pub use config::FineTuneConfig;
+pub use tasks::TaskConfig;
 pub use trainer::events::{Reporter, RunEvent, Session};
 pub use trainer::{fine_tune, fine_tune_with, RunSummary};
 

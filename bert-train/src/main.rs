@@ -29,6 +29,8 @@ enum Command {
     Evaluate(commands::fine_tune::EvaluateArgs),
     /// Write a checkpoint as an HF model directory that transformers loads.
     Export(commands::fine_tune::ExportArgs),
+    /// Print the config reference (`--keys`), or check a config and print it resolved (`--show`).
+    Config(commands::config::ConfigArgs),
     /// Time inference and a training step on each device (see experiments/model-bench).
     Bench(commands::bench::BenchArgs),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Config(args) => commands::config::run(&args),
         Command::Embed(args) => commands::embed::run(&args),
         Command::FineTune(args) => commands::fine_tune::run(&args),
         Command::Evaluate(args) => commands::fine_tune::evaluate(&args),

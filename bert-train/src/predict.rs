@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 
 use crate::config::ConfigError;
 use crate::tasks::inference::{fields, host, rows_of, Fields, Inference};
-use crate::tasks::{self, configure_from, Task, TaskFn};
+use crate::config::TaskKeys;
+use crate::tasks::{Task, TaskConfig};
 use crate::TrainError;
 
 /// The name of the encoder-only output (`last_hidden`, `pooled`).
@@ -82,11 +83,17 @@ pub fn predict(
         inference: &inference,
         options,
     };
-    let name = task_name(options.task.as_deref(), &config)?;
-    let (outputs, notes) = match name {
-        FEATURES => job.features()?,
-        name => tasks::by_name(name, job)
-            .unwrap_or_else(|| Err(TrainError::Run(format!("no task named `{name}`"))))?,
+    let (outputs, notes) = match task_to_run(options.task.as_deref(), &config)? {
+        None => job.features()?,
+        Some(task) => {
+            let task = task.with_data_keys(&options.data).map_err(|problems| {
+                TrainError::Config(ConfigError::Invalid {
+                    path: PathBuf::from("predict options"),
+                    problems,
+                })
+            })?;
+            with_task!(&task, task => job.run(&task))?
+        }
     };
     let lines = lines
         .into_iter()
@@ -100,32 +107,24 @@ pub fn predict(
 }
 
 /// The task to run: the one named (by name or alias), else the one whose head config.json's
-/// `architectures` names, else [`FEATURES`].
-fn task_name(named: Option<&str>, config: &BertConfig) -> Result<&'static str, TrainError> {
-    let all = tasks::all();
+/// `architectures` names; `None`: [`FEATURES`].
+fn task_to_run(named: Option<&str>, config: &BertConfig) -> Result<Option<TaskConfig>, TrainError> {
     match named {
-        Some(FEATURES) => Ok(FEATURES),
-        Some(name) => all
-            .iter()
-            .find(|t| t.name == name || t.aliases.contains(&name))
-            .map(|t| t.name)
-            .ok_or_else(|| {
-                let mut names: Vec<&str> = vec![FEATURES];
-                for t in &all {
-                    names.push(t.name);
-                    names.extend(t.aliases);
-                }
-                TrainError::Run(format!(
-                    "unknown task `{name}`; expected one of: {}",
-                    names.join(", ")
-                ))
-            }),
+        Some(FEATURES) => Ok(None),
+        Some(name) => TaskConfig::named(name).map(Some).ok_or_else(|| {
+            let mut names: Vec<&str> = vec![FEATURES];
+            for t in TaskConfig::all() {
+                names.push(t.name());
+                names.extend(t.aliases());
+            }
+            TrainError::Run(format!(
+                "unknown task `{name}`; expected one of: {}",
+                names.join(", ")
+            ))
+        }),
         None => {
             let architecture = config.architectures.as_ref().and_then(|a| a.first());
-            Ok(all
-                .iter()
-                .find(|t| Some(t.architecture) == architecture.map(String::as_str))
-                .map_or(FEATURES, |t| t.name))
+            Ok(architecture.and_then(|a| TaskConfig::for_architecture(a)))
         }
     }
 }
@@ -242,28 +241,9 @@ fn encoder_fields(
     fields(out)
 }
 
-impl TaskFn for Job<'_> {
-    type Output = Result<(Vec<Fields>, Vec<String>), TrainError>;
-
-    fn call<T: Task>(self) -> Self::Output {
-        let data: toml::Table = self
-            .options
-            .data
-            .iter()
-            .filter(|(key, _)| T::DATA_KEYS.contains(&key.as_str()))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let mut problems = Vec::new();
-        let task = configure_from::<T>(toml::Table::new(), data, &mut problems);
-        let task = match task {
-            Some(task) if problems.is_empty() => task,
-            _ => {
-                return Err(TrainError::Config(ConfigError::Invalid {
-                    path: PathBuf::from("predict options"),
-                    problems,
-                }))
-            }
-        };
+impl Job<'_> {
+    /// Reads every line as `task`'s input and runs its head over them.
+    fn run<T: Task>(&self, task: &T) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
         let inputs = self.inputs(|object| task.read_input(object, self.inference))?;
         let (model, notes) = self.model::<T::Model>()?;
         let mut outputs = Vec::with_capacity(inputs.len());
@@ -281,12 +261,15 @@ mod tests {
     #[test]
     fn tasks_are_found_by_name_alias_or_architecture() {
         let mut config = BertConfig::default();
-        assert_eq!(task_name(Some("fill-mask"), &config).unwrap(), "masked-lm");
-        assert_eq!(task_name(Some("features"), &config).unwrap(), FEATURES);
-        assert_eq!(task_name(None, &config).unwrap(), FEATURES);
+        fn name(named: Option<&str>, config: &BertConfig) -> Option<&'static str> {
+            task_to_run(named, config).unwrap().map(|t| t.name())
+        }
+        assert_eq!(name(Some("fill-mask"), &config), Some("masked-lm"));
+        assert_eq!(name(Some("features"), &config), None);
+        assert_eq!(name(None, &config), None);
         config.architectures = Some(vec!["BertForQuestionAnswering".into()]);
-        assert_eq!(task_name(None, &config).unwrap(), "question-answering");
-        let err = task_name(Some("summarize"), &config)
+        assert_eq!(name(None, &config), Some("question-answering"));
+        let err = task_to_run(Some("summarize"), &config)
             .unwrap_err()
             .to_string();
         assert!(

@@ -88,7 +88,7 @@ fn config_mistakes_are_reported_together() {
     for needle in [
         "bad.toml",
         "unknown key `speed`",
-        "valid keys: task, problem_type, model, output_dir, data, training",
+        "valid keys here: data, model, output_dir, problem_type, task, training",
         "`output_dir`: missing",
         "`training.batch_size`: must be at least 1",
         "`training.learning_rate`: expected a number",

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use bert_model::{parse_device, BertConfig, Checkpoint, HfModel};
 use bert_train::config::FineTuneConfig;
+use bert_train::tasks::TaskConfig;
 use bert_train::export::write_tokenizer;
-use bert_train::tasks::{self, Task, TaskFn};
+use bert_train::tasks::Task;
 use bert_train::trainer::{done_line, evaluate_dir, fine_tune_with, load_tokenizer, result_lines};
 use clap::Args;
 
@@ -26,7 +27,7 @@ pub struct FineTuneArgs {
 
 /// Runs `bert-train fine-tune`.
 pub fn run(args: &FineTuneArgs) -> Result<()> {
-    let config = FineTuneConfig::load(&args.config, &args.overrides)?;
+    let config = FineTuneConfig::<TaskConfig>::load(&args.config, &args.overrides)?;
     let (session, held) = super::console::session(config.training.progress);
     let result = fine_tune_with(&config, args.resume, session);
     // The terminal UI has closed: what it held back goes to the screen now.
@@ -63,7 +64,7 @@ pub struct EvaluateArgs {
 
 /// Runs `bert-train evaluate`.
 pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
-    let config = FineTuneConfig::load(&args.config, &args.overrides)?;
+    let config = FineTuneConfig::<TaskConfig>::load(&args.config, &args.overrides)?;
     let metrics = evaluate_dir(&config, &args.model, &args.split)?;
     if args.json {
         println!("{}", serde_json::to_string(&metrics)?);
@@ -104,18 +105,14 @@ fn load_and_save<M: HfModel>(
     Ok(())
 }
 
-/// Loads a checkpoint as the head of a task and saves it.
-struct SaveAs<'a> {
-    config: &'a BertConfig,
-    checkpoint: &'a Checkpoint,
-    out: &'a std::path::Path,
-}
-
-impl TaskFn for SaveAs<'_> {
-    type Output = Result<()>;
-    fn call<T: Task>(self) -> Result<()> {
-        load_and_save::<T::Model>(self.config, self.checkpoint, self.out)
-    }
+/// Loads a checkpoint as the head of `_task` and saves it.
+fn save_as<T: Task>(
+    _task: &T,
+    config: &BertConfig,
+    checkpoint: &Checkpoint,
+    out: &std::path::Path,
+) -> Result<()> {
+    load_and_save::<T::Model>(config, checkpoint, out)
 }
 
 /// Runs `bert-train export`: reads the checkpoint's model, checks that it loads whole, and
@@ -148,19 +145,15 @@ pub fn export(args: &ExportArgs) -> Result<()> {
         .as_ref()
         .and_then(|a| a.first().cloned())
         .unwrap_or_default();
-    let save = SaveAs {
-        config: &config,
-        checkpoint: &checkpoint,
-        out: tmp.path(),
-    };
-    tasks::by_architecture(&architecture, save).unwrap_or_else(|| {
-        let known: Vec<&str> = tasks::all().iter().map(|t| t.architecture).collect();
-        bail!(
+    let task = TaskConfig::for_architecture(&architecture).ok_or_else(|| {
+        let known: Vec<&str> = TaskConfig::all().iter().map(|t| t.architecture()).collect();
+        anyhow!(
             "{}: architecture `{architecture}` cannot be exported yet (fine-tuned heads: {})",
             dir.display(),
             known.join(", ")
         )
     })?;
+    bert_train::with_task!(&task, task => save_as(&task, &config, &checkpoint, tmp.path()))?;
     let max_len = tokenizer
         .model_max_length()
         .unwrap_or(config.max_position_embeddings);

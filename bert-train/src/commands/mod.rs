@@ -1,6 +1,7 @@
 //! The subcommands of `bert-train`.
 
 pub mod bench;
+pub mod config;
 pub mod console;
 pub mod embed;
 pub mod fine_tune;

@@ -24,20 +24,47 @@ use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
 
 use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::Validate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::Metrics;
 use crate::TrainError;
 use serde_json::json;
 
-/// The task and its options (keys of `[data]`).
-#[derive(Debug, Clone)]
+/// The keys of `masked-lm`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: MaskedLm,
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        mlm_probability_problems(self.data.mlm_probability)
+    }
+}
+
+/// The task and its options, which are its `[data]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct MaskedLm {
-    /// One row per line instead of packed blocks (false).
+    /// One row per non-blank line, instead of documents packed into full blocks.
     pub line_by_line: bool,
-    /// Share of tokens to predict (0.15).
+    /// Share of tokens to predict, in (0, 1).
     pub mlm_probability: f64,
-    /// Choose whole words rather than single word pieces (false).
+    /// Mask whole words rather than single word pieces.
     pub whole_word_mask: bool,
+}
+
+impl Default for MaskedLm {
+    fn default() -> Self {
+        MaskedLm {
+            line_by_line: false,
+            mlm_probability: 0.15,
+            whole_word_mask: false,
+        }
+    }
 }
 
 /// One block (or line) of tokens, before masking.
@@ -73,23 +100,17 @@ pub struct Batch {
 
 impl Task for MaskedLm {
     const NAME: &'static str = "masked-lm";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] =
-        &["line_by_line", "mlm_probability", "whole_word_mask"];
     const FORMATS: &'static [Format] = &[Format::Text];
     type Model = BertForMaskedLM;
+    type Config = Config;
     type Feature = Block;
     type HostBatch = HostBatch;
     type Batch = Batch;
     /// Correct predictions and predicted tokens of a block.
     type Output = (usize, usize);
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        Some(MaskedLm {
-            line_by_line: data.boolean("line_by_line").unwrap_or(false),
-            mlm_probability: mlm_probability(data),
-            whole_word_mask: data.boolean("whole_word_mask").unwrap_or(false),
-        })
+    fn new(config: &Config) -> Self {
+        config.data.clone()
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -256,13 +277,12 @@ fn fill_mask_fields(enc: &Encoding, logits: &[f32], vocab: usize, inference: &In
     fields(out)
 }
 
-/// `data.mlm_probability` (0.15), which must be in (0, 1).
-pub fn mlm_probability(data: &mut Section) -> f64 {
-    let p = data.number("mlm_probability").unwrap_or(0.15);
-    if !(p > 0.0 && p < 1.0) {
-        data.problem("mlm_probability", "must be in (0, 1)");
+/// The problem with `data.mlm_probability`, which must be in (0, 1).
+pub fn mlm_probability_problems(p: f64) -> Vec<String> {
+    if p > 0.0 && p < 1.0 {
+        return vec![];
     }
-    p
+    vec![format!("`data.mlm_probability`: {p} must be in (0, 1)")]
 }
 
 /// Labels of rows padded with -100 to `[rows, seq]`.
@@ -397,14 +417,14 @@ pub fn int_values<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
 mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
-    use crate::tasks::{batch_rng, configure, evaluate};
+    use crate::tasks::{batch_rng, evaluate};
 
     const TEXT: &str = "the cat sat on the mat . the dog ran .\njohn lives in paris .\n\n\
                         a big red cat sat on a mat , the dog sat .\n";
 
     fn blocks(data_keys: &str) -> (MaskedLm, Vec<Block>, crate::tasks::testing::Tiny) {
         let tiny = tiny("task = \"masked-lm\"", data_keys, &[("train.txt", TEXT)]);
-        let task: MaskedLm = configure(&tiny.config).unwrap();
+        let task = MaskedLm::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         (task, data.train.features, tiny)
     }

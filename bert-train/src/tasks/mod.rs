@@ -1,10 +1,12 @@
 //! Every fine-tuning task, one module each, and the one place that lists them.
 //!
-//! A task owns its config keys, reads its files (bad-row rules, file/line/field in errors),
-//! turns each example into one or more features (the units the batch plan shuffles), gathers
-//! host batches on the loader threads, and owns its head, loss, evaluation output and metrics.
-//! The loop, evaluation, checkpoints and export are written once over [`Task`]; a new task is a
-//! new file here plus one line in the [`tasks!`] list at the bottom of this file.
+//! A task owns its config type (its keys, their defaults and checks), reads its files (bad-row
+//! rules, file/line/field in errors), turns each example into one or more features (the units
+//! the batch plan shuffles), gathers host batches on the loader threads, and owns its head,
+//! loss, evaluation output and metrics. The loop, evaluation, checkpoints and export are written
+//! once over [`Task`]; a new task is a new file here plus one line in the `tasks!` list at the
+//! bottom of this file, which declares [`TaskConfig`] (the one list of tasks) and
+//! [`with_task!`] (the one `match` over them).
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +18,8 @@ use bert_model::burn::prelude::{Device, Tensor};
 use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, HfModel};
 
-use crate::config::{ConfigError, FineTuneConfig, Section};
+use crate::config::read::read;
+use crate::config::{FineTuneConfig, TaskKeys, Validate};
 use crate::metrics::Metrics;
 use crate::TrainError;
 use inference::{Fields, Inference};
@@ -25,10 +28,6 @@ use inference::{Fields, Inference};
 pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The name used in configs (`task = "..."`).
     const NAME: &'static str;
-    /// Top-level config keys of this task (beside `task`, `model`, `output_dir`).
-    const TOP_KEYS: &'static [&'static str];
-    /// Keys of `[data]` this task reads, beside the common ones ([`crate::config::DATA_KEYS`]).
-    const DATA_KEYS: &'static [&'static str];
     /// The file formats it reads.
     const FORMATS: &'static [Format];
     /// The default of `data.max_seq_length`.
@@ -44,9 +43,18 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// What evaluation keeps of one feature (host side).
     type Output: Send;
 
-    /// Reads the task's keys from the top level and from `[data]`, noting every problem in the
-    /// sections; `None` when a key is wrong.
-    fn configure(top: &mut Section, data: &mut Section) -> Option<Self>;
+    /// The task's own keys: top-level ones and a `data` table of its `[data]` keys, each a
+    /// serde field with its default and doc comment; range checks in its [`Validate`].
+    type Config: serde::Serialize
+        + serde::de::DeserializeOwned
+        + schemars::JsonSchema
+        + Validate
+        + Default
+        + Clone
+        + std::fmt::Debug;
+
+    /// The task with the options of `config`.
+    fn new(config: &Self::Config) -> Self;
 
     /// The task as a run's summary line names it (e.g. `sequence-classification (regression)`).
     fn describe(&self) -> String {
@@ -134,7 +142,7 @@ pub fn split_metrics<T: Task>(
 /// What [`Task::load`] needs.
 pub struct LoadContext<'a> {
     /// The run's configuration.
-    pub config: &'a FineTuneConfig,
+    pub config: &'a FineTuneConfig<TaskConfig>,
     /// The model's tokenizer.
     pub tokenizer: &'a BertTokenizer,
     /// The labels of a fine-tuned model being resumed or evaluated (its `id2label`).
@@ -407,121 +415,162 @@ pub fn file_order<O>(batches: &[Vec<usize>], outputs: Vec<O>) -> Vec<O> {
 /// The seed of everything random in evaluation batches.
 const EVALUATION_SEED: u64 = 0x5EED_0F_E7A1;
 
-/// Reads a task's own keys from the config's stored tables, noting each problem.
-pub fn configure<T: Task>(config: &FineTuneConfig) -> Result<T, ConfigError> {
-    let mut problems = Vec::new();
-    let task = configure_from(
-        config.task_keys.top.clone(),
-        config.task_keys.data.clone(),
-        &mut problems,
-    );
-    match task {
-        Some(task) if problems.is_empty() => Ok(task),
-        _ => Err(ConfigError::Invalid {
-            path: PathBuf::from("config"),
-            problems,
-        }),
-    }
-}
-
-/// [`Task::configure`] on two tables of keys.
-pub fn configure_from<T: Task>(
-    top: toml::Table,
-    data: toml::Table,
-    problems: &mut Vec<String>,
-) -> Option<T> {
-    let mut data_problems = Vec::new();
-    let mut data = Section::new("data", data, T::DATA_KEYS.to_vec(), &mut data_problems);
-    let mut top = Section::new("", top, T::TOP_KEYS.to_vec(), problems);
-    let task = T::configure(&mut top, &mut data);
-    problems.extend(data_problems);
-    task
-}
-
-/// A computation over one task type, run by [`by_name`] or [`by_architecture`].
-pub trait TaskFn {
-    /// What it returns.
-    type Output;
-    /// Runs with the task `T`.
-    fn call<T: Task>(self) -> Self::Output;
-}
-
-/// The static description of a task, for config validation.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskInfo {
-    /// [`Task::NAME`].
-    pub name: &'static str,
-    /// [`Task::TOP_KEYS`].
-    pub top_keys: &'static [&'static str],
-    /// [`Task::DATA_KEYS`].
-    pub data_keys: &'static [&'static str],
-    /// [`Task::FORMATS`].
-    pub formats: &'static [Format],
-    /// The transformers class of its head.
-    pub architecture: &'static str,
-    /// [`Task::MAX_SEQ_LENGTH`].
-    pub max_seq_length: usize,
-    /// [`Task::ALIASES`].
-    pub aliases: &'static [&'static str],
-}
-
-/// The description of `T`.
-pub fn info<T: Task>() -> TaskInfo {
-    TaskInfo {
-        name: T::NAME,
-        top_keys: T::TOP_KEYS,
-        data_keys: T::DATA_KEYS,
-        formats: T::FORMATS,
-        architecture: <T::Model as HfModel>::ARCHITECTURE,
-        max_seq_length: T::MAX_SEQ_LENGTH,
-        aliases: T::ALIASES,
-    }
-}
-
-/// Lists the tasks: each line names a module of this directory and its [`Task`] type. The
-/// macro declares the modules and writes [`ALL`], [`by_name`] and [`by_architecture`].
+/// Lists the tasks: each line names a module of this directory and its [`Task`] type, with the
+/// task's doc comment. It declares the modules, [`TaskConfig`] (one variant per task, holding
+/// the task's [`Task::Config`]) and [`with_task!`].
 macro_rules! tasks {
-    ($($module:ident :: $task:ident),+ $(,)?) => {
+    ($($(#[doc = $doc:literal])* $module:ident :: $task:ident),+ $(,)?) => {
+        tasks!(@with_dollar ($) $($(#[doc = $doc])* $module::$task),+);
+    };
+    (@with_dollar ($d:tt) $($(#[doc = $doc:literal])* $module:ident :: $task:ident),+) => {
         $(pub mod $module;)+
 
-        /// Every task, in the order listed.
-        pub fn all() -> Vec<TaskInfo> {
-            vec![$(info::<$module::$task>()),+]
+        /// The task of a run and its own keys: `task = "sequence-classification"` picks the
+        /// variant, whose config type reads the task's other keys (at the top level, and in
+        /// `[data]` as its `data` table).
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        #[serde(tag = "task", rename_all = "kebab-case")]
+        pub enum TaskConfig {
+            $($(#[doc = $doc])* $task(<$module::$task as Task>::Config),)+
         }
 
-        /// Runs `f` with the task named `name` (a config's `task`); `None` if there is none.
-        pub fn by_name<F: TaskFn>(name: &str, f: F) -> Option<F::Output> {
-            $(if name == <$module::$task as Task>::NAME {
-                return Some(f.call::<$module::$task>());
-            })+
-            None
+        /// Runs `$body` with `$t` bound to the task (a value of its [`Task`] type) that a
+        /// [`TaskConfig`] names: `with_task!(&config.task, task => run(&task))`. The one `match`
+        /// over the tasks.
+        #[macro_export]
+        macro_rules! with_task {
+            ($d config:expr, $d t:ident => $d body:expr) => {
+                match $d config {
+                    $($crate::tasks::TaskConfig::$task(c) => {
+                        let $d t = <$crate::tasks::$module::$task as $crate::tasks::Task>::new(c);
+                        $d body
+                    })+
+                }
+            };
         }
 
-        /// Runs `f` with the task whose head is the transformers class `architecture`.
-        pub fn by_architecture<F: TaskFn>(architecture: &str, f: F) -> Option<F::Output> {
-            $(if architecture == <<$module::$task as Task>::Model as HfModel>::ARCHITECTURE {
-                return Some(f.call::<$module::$task>());
-            })+
-            None
+        impl TaskConfig {
+            /// Every task, each with its default keys, in the order listed.
+            pub fn all() -> Vec<TaskConfig> {
+                vec![$(TaskConfig::$task(Default::default())),+]
+            }
+
+            /// The transformers class of the task's head (`BertForSequenceClassification`).
+            pub fn architecture(&self) -> &'static str {
+                match self {
+                    $(TaskConfig::$task(_) => <<$module::$task as Task>::Model as HfModel>::ARCHITECTURE,)+
+                }
+            }
+
+            /// Other names `predict --task` accepts (transformers' pipeline names).
+            pub fn aliases(&self) -> &'static [&'static str] {
+                match self {
+                    $(TaskConfig::$task(_) => <$module::$task as Task>::ALIASES,)+
+                }
+            }
         }
+
+        impl TaskKeys for TaskConfig {
+            fn name(&self) -> &'static str {
+                match self {
+                    $(TaskConfig::$task(_) => <$module::$task as Task>::NAME,)+
+                }
+            }
+
+            fn formats(&self) -> &'static [Format] {
+                match self {
+                    $(TaskConfig::$task(_) => <$module::$task as Task>::FORMATS,)+
+                }
+            }
+
+            fn max_seq_length(&self) -> usize {
+                match self {
+                    $(TaskConfig::$task(_) => <$module::$task as Task>::MAX_SEQ_LENGTH,)+
+                }
+            }
+
+            fn problems(&self) -> Vec<String> {
+                match self {
+                    $(TaskConfig::$task(c) => c.problems(),)+
+                }
+            }
+        }
+
+        $(impl $module::$task {
+            /// This task from a run's [`TaskConfig`], if that names it.
+            pub fn from_task_config(config: &TaskConfig) -> Option<Self> {
+                match config {
+                    TaskConfig::$task(c) => Some(<Self as Task>::new(c)),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+        })+
     };
+}
+
+impl TaskConfig {
+    /// The task named `name` or one of its aliases, with its default keys.
+    pub fn named(name: &str) -> Option<TaskConfig> {
+        Self::all()
+            .into_iter()
+            .find(|t| t.name() == name || t.aliases().contains(&name))
+    }
+
+    /// The task whose head is the transformers class `architecture`, with its default keys.
+    pub fn for_architecture(architecture: &str) -> Option<TaskConfig> {
+        Self::all()
+            .into_iter()
+            .find(|t| t.architecture() == architecture)
+    }
+
+    /// This task with those keys of `data` that its `[data]` table has (the others are left
+    /// out): `predict`'s task options. Every problem with them.
+    pub fn with_data_keys(&self, data: &toml::Table) -> Result<TaskConfig, Vec<String>> {
+        let mut table = match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(table)) => table,
+            _ => toml::Table::new(),
+        };
+        if let Some(toml::Value::Table(own)) = table.get_mut("data") {
+            for (key, value) in data {
+                if own.contains_key(key) {
+                    own.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        let task = read::<TaskConfig>(table, "", &[], &mut problems);
+        problems.extend(task.iter().flat_map(TaskKeys::problems));
+        match task {
+            Some(task) if problems.is_empty() => Ok(task),
+            _ => Err(problems),
+        }
+    }
+
+    /// The names of every task, in the order listed.
+    pub fn names() -> Vec<&'static str> {
+        Self::all().iter().map(TaskKeys::name).collect()
+    }
 }
 
 pub mod inference;
 
 tasks! {
+    /// One label (or, with `problem_type = "regression"`, one score) per text or text pair;
+    /// CSV, TSV or JSONL.
     sequence_classification::SequenceClassification,
+    /// One tag per word (named entities, parts of speech); CoNLL or JSONL.
     token_classification::TokenClassification,
+    /// The right one of several endings or answers; JSONL or CSV.
     multiple_choice::MultipleChoice,
+    /// The span of a context that answers a question (SQuAD v1 and v2); JSONL.
     question_answering::QuestionAnswering,
+    /// Masked-word prediction on raw text (continued pre-training); text files.
     masked_lm::MaskedLm,
+    /// Whether the second text follows the first; CSV, TSV or JSONL.
     next_sentence::NextSentence,
+    /// BERT's pre-training: masked words and next sentence together, from raw text.
     pretraining::Pretraining,
-}
-
-/// The description of the task named `name`.
-pub fn find(name: &str) -> Option<TaskInfo> {
-    all().into_iter().find(|t| t.name == name)
 }
 
 /// Seeds the generator of one host batch from the run's seed, the optimizer step and the
@@ -547,7 +596,7 @@ pub(crate) mod testing {
     /// A run's directory, config and tokenizer.
     pub struct Tiny {
         _dir: tempfile::TempDir,
-        pub config: FineTuneConfig,
+        pub config: FineTuneConfig<TaskConfig>,
         pub tokenizer: BertTokenizer,
     }
 
@@ -579,7 +628,8 @@ pub(crate) mod testing {
              intermediate_size = 32\nmax_position_embeddings = 64\n[data]\ntrain = {train:?}\n\
              max_seq_length = 16\n{data}"
         );
-        let config = FineTuneConfig::parse(&text, Path::new("tiny.toml"), &[]).unwrap();
+        let config =
+            FineTuneConfig::<TaskConfig>::parse(&text, Path::new("tiny.toml"), &[]).unwrap();
         let tokenizer =
             BertTokenizer::from_vocab_file(&vocab, TokenizerOptions::default()).unwrap();
         Tiny {
@@ -606,17 +656,26 @@ mod tests {
 
     #[test]
     fn names_and_architectures_are_unique() {
-        let all = all();
+        let all = TaskConfig::all();
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
-                assert_ne!(a.name, b.name);
-                assert_ne!(a.architecture, b.architecture);
+                assert_ne!(a.name(), b.name());
+                assert_ne!(a.architecture(), b.architecture());
             }
         }
-        assert_eq!(
-            find("token-classification").unwrap().architecture,
-            "BertForTokenClassification"
-        );
+        let tagging = TaskConfig::named("token-classification").unwrap();
+        assert_eq!(tagging.architecture(), "BertForTokenClassification");
+        assert_eq!(TaskConfig::named("fill-mask").unwrap().name(), "masked-lm");
+    }
+
+    #[test]
+    fn the_task_key_of_each_variant_is_its_name() {
+        for task in TaskConfig::all() {
+            let table = toml::Value::try_from(&task).unwrap();
+            assert_eq!(table["task"].as_str(), Some(task.name()));
+            let back: TaskConfig = table.try_into().unwrap();
+            assert_eq!(back, task);
+        }
     }
 
     #[test]

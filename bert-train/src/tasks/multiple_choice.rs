@@ -14,20 +14,47 @@ use bert_model::{host_values, BertConfig, BertForMultipleChoice, BertInput, Outp
 
 use super::inference::{fields, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::Validate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
 use serde_json::{json, Value};
 
-/// The task and its options.
-#[derive(Debug, Clone)]
+/// The keys of `multiple-choice`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: MultipleChoice,
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        vec![]
+    }
+}
+
+/// The task and its options, which are its `[data]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct MultipleChoice {
-    /// JSONL key of the context (default `context`).
+    /// Column (JSONL field, CSV header) of the context.
     pub context_column: String,
-    /// JSONL key of the list of choices (default `choices`).
+    /// Column of the list of choices.
     pub choices_column: String,
-    /// JSONL key of the right choice's index (default `label`).
+    /// Column of the right choice's index.
     pub label_column: String,
+}
+
+impl Default for MultipleChoice {
+    fn default() -> Self {
+        MultipleChoice {
+            context_column: "context".into(),
+            choices_column: "choices".into(),
+            label_column: "label".into(),
+        }
+    }
 }
 
 /// One example: a row per choice and the index of the right one.
@@ -62,22 +89,17 @@ pub struct Batch {
 
 impl Task for MultipleChoice {
     const NAME: &'static str = "multiple-choice";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] = &["context_column", "choices_column", "label_column"];
     const FORMATS: &'static [Format] = &[Format::Jsonl, Format::Csv];
     type Model = BertForMultipleChoice;
+    type Config = Config;
     type Feature = Feature;
     type HostBatch = HostBatch;
     type Batch = Batch;
     /// The chosen index.
     type Output = usize;
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        Some(MultipleChoice {
-            context_column: data.string("context_column").unwrap_or("context".into()),
-            choices_column: data.string("choices_column").unwrap_or("choices".into()),
-            label_column: data.string("label_column").unwrap_or("label".into()),
-        })
+    fn new(config: &Config) -> Self {
+        config.data.clone()
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -238,7 +260,7 @@ fn feature(context: &LoadContext, example: ChoiceExample, path: &Path) -> Result
 mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
-    use crate::tasks::{configure, evaluate};
+    use crate::tasks::evaluate;
 
     const ROWS: &str = "{\"context\": \"the cat\", \"choices\": [\"sat\", \"ran on the mat\", \"a dog\"], \"label\": 2}\n\
                         {\"context\": \"john lives in paris\", \"choices\": [\"the dog\", \"a cat\", \"big red\"], \"label\": 0}\n";
@@ -246,7 +268,7 @@ mod tests {
     #[test]
     fn choices_become_rows_of_one_feature_and_examples_are_scored_together() {
         let tiny = tiny("task = \"multiple-choice\"", "", &[("train.jsonl", ROWS)]);
-        let task: MultipleChoice = configure(&tiny.config).unwrap();
+        let task = MultipleChoice::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         let features = &data.train.features;
         assert_eq!(features.len(), 2);

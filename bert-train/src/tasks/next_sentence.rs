@@ -13,20 +13,47 @@ use bert_model::{host_values, BertConfig, BertForNextSentencePrediction, BertInp
 
 use super::inference::{fields, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::Validate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
 use serde_json::json;
 
-/// The task and its columns (CSV/TSV header names or JSONL keys).
-#[derive(Debug, Clone)]
+/// The keys of `next-sentence`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: NextSentence,
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        vec![]
+    }
+}
+
+/// The task and its columns (CSV/TSV header names or JSONL keys), which are its `[data]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct NextSentence {
-    /// The first text (`text`).
+    /// Column of the first text.
     pub text_column: String,
-    /// The second text (`text_pair`).
+    /// Column of the second text.
     pub text_pair_column: String,
-    /// 0 (is next) or 1 (is not) (`label`).
+    /// Column of the label: 0 (the second text follows the first) or 1 (it does not).
     pub label_column: String,
+}
+
+impl Default for NextSentence {
+    fn default() -> Self {
+        NextSentence {
+            text_column: "text".into(),
+            text_pair_column: "text_pair".into(),
+            label_column: "label".into(),
+        }
+    }
 }
 
 /// One encoded pair and its label.
@@ -56,22 +83,17 @@ pub struct Batch {
 
 impl Task for NextSentence {
     const NAME: &'static str = "next-sentence";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] = &["text_column", "text_pair_column", "label_column"];
     const FORMATS: &'static [Format] = &[Format::Csv, Format::Tsv, Format::Jsonl];
     type Model = BertForNextSentencePrediction;
+    type Config = Config;
     type Feature = Feature;
     type HostBatch = HostBatch;
     type Batch = Batch;
     /// The predicted label.
     type Output = usize;
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        Some(NextSentence {
-            text_column: data.string("text_column").unwrap_or("text".into()),
-            text_pair_column: data.string("text_pair_column").unwrap_or("text_pair".into()),
-            label_column: data.string("label_column").unwrap_or("label".into()),
-        })
+    fn new(config: &Config) -> Self {
+        config.data.clone()
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -232,13 +254,13 @@ fn feature(context: &LoadContext, row: TextExample, path: &Path) -> Result<Featu
 mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
-    use crate::tasks::{configure, evaluate};
+    use crate::tasks::evaluate;
 
     #[test]
     fn pairs_with_0_or_1_labels_train_the_next_sentence_head() {
         let rows = "text,text_pair,label\nthe cat sat,on the mat,0\njohn lives in paris,a big red dog,1\n";
         let run = tiny("task = \"next-sentence\"", "", &[("train.csv", rows)]);
-        let task: NextSentence = configure(&run.config).unwrap();
+        let task = NextSentence::from_task_config(&run.config.task).unwrap();
         let features = task.load(&run.context()).unwrap().train.features;
         assert_eq!(features.len(), 2);
         assert_eq!((features[0].label, features[1].label), (0, 1));

@@ -25,23 +25,55 @@ use bert_model::{
     host_values, BertConfig, BertForPreTraining, BertInput, LabelledLogits, OutputOptions,
 };
 
-use super::masked_lm::{int_values, mask_block, mlm_probability, padded_labels, Block};
+use super::masked_lm::{int_values, mask_block, mlm_probability_problems, padded_labels, Block};
 use super::inference::{fields, host, rows_of, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::Validate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::Metrics;
 use crate::TrainError;
 use serde_json::json;
 
-/// The task and its options (keys of `[data]`).
-#[derive(Debug, Clone)]
+/// The keys of `pretraining`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: Pretraining,
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = mlm_probability_problems(self.data.mlm_probability);
+        let p = self.data.short_seq_prob;
+        if !(0.0..=1.0).contains(&p) {
+            problems.push(format!("`data.short_seq_prob`: {p} is outside [0, 1]"));
+        }
+        problems
+    }
+}
+
+/// The task and its options, which are its `[data]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct Pretraining {
-    /// Share of tokens to predict (0.15).
+    /// Share of tokens to predict, in (0, 1).
     pub mlm_probability: f64,
-    /// Choose whole words (false).
+    /// Mask whole words rather than single word pieces.
     pub whole_word_mask: bool,
-    /// Share of instances with a random target length shorter than the maximum (0.1).
+    /// Share of instances with a random target length shorter than the maximum.
     pub short_seq_prob: f64,
+}
+
+impl Default for Pretraining {
+    fn default() -> Self {
+        Pretraining {
+            mlm_probability: 0.15,
+            whole_word_mask: false,
+            short_seq_prob: 0.1,
+        }
+    }
 }
 
 /// One segment pair, before masking.
@@ -91,22 +123,16 @@ pub struct Output {
 
 impl Task for Pretraining {
     const NAME: &'static str = "pretraining";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] =
-        &["mlm_probability", "whole_word_mask", "short_seq_prob"];
     const FORMATS: &'static [Format] = &[Format::Text];
     type Model = BertForPreTraining;
+    type Config = Config;
     type Feature = Instance;
     type HostBatch = HostBatch;
     type Batch = Batch;
     type Output = Output;
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        Some(Pretraining {
-            mlm_probability: mlm_probability(data),
-            whole_word_mask: data.boolean("whole_word_mask").unwrap_or(false),
-            short_seq_prob: data.ranged("short_seq_prob", 0.0, 1.0).unwrap_or(0.1),
-        })
+    fn new(config: &Config) -> Self {
+        config.data.clone()
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -120,7 +146,7 @@ impl Task for Pretraining {
             Ok((documents, Vec::<BadRow>::new()))
         };
         let featurize = |documents: Vec<TextDocument>, _: Option<&LabelSet>, split, _: &Path| {
-            let seed = context.config.training.data_seed ^ split_salt(split);
+            let seed = context.config.training.data_seed() ^ split_salt(split);
             Ok(self.instances(context, &documents, &mut SplitMix64(seed)))
         };
         load_splits(context, &read, None, None, &featurize)
@@ -431,7 +457,7 @@ fn between(rng: &mut SplitMix64, low: usize, high: usize) -> usize {
 mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
-    use crate::tasks::{configure, evaluate};
+    use crate::tasks::evaluate;
 
     /// Eight documents of four sentences.
     fn text() -> String {
@@ -455,7 +481,7 @@ mod tests {
             "format = \"text\"\nshort_seq_prob = 0.2\n",
             &[("train.txt", &text())],
         );
-        let task: Pretraining = configure(&run.config).unwrap();
+        let task = Pretraining::from_task_config(&run.config.task).unwrap();
         let instances = task.load(&run.context()).unwrap().train.features;
         assert!(instances.len() >= 16, "{}", instances.len());
         for instance in &instances {

@@ -15,10 +15,70 @@ use bert_model::{
 
 use super::inference::{fields, host, sigmoid, softmax, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::read::label_names;
+use crate::config::Validate;
 use crate::metrics::{self, Metrics};
 use crate::TrainError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// What the model predicts (`problem_type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// One class per row, cross-entropy loss.
+    #[default]
+    SingleLabelClassification,
+    /// One score per row (float labels), mean squared error.
+    Regression,
+}
+
+/// The keys of `sequence-classification`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// `single_label_classification` or `regression`.
+    pub problem_type: Problem,
+    /// Its keys of `[data]`.
+    pub data: Columns,
+}
+
+/// The `[data]` keys of `sequence-classification`: where a row's texts and label are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Columns {
+    /// Column (CSV/TSV header, JSONL field) of the text.
+    pub text_column: String,
+    /// Column of the second text of a pair; unset: single texts.
+    pub text_pair_column: Option<String>,
+    /// Column of the label: a class name, or a number with `problem_type = "regression"`.
+    pub label_column: String,
+    /// The class names in id order; unset: those of the training file, sorted.
+    #[serde(deserialize_with = "label_names")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub labels: Option<Vec<String>>,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            text_column: "text".into(),
+            text_pair_column: None,
+            label_column: "label".into(),
+            labels: None,
+        }
+    }
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        match &self.data.labels {
+            Some(labels) if labels.is_empty() => vec!["`data.labels`: must not be empty".into()],
+            _ => vec![],
+        }
+    }
+}
 
 /// The task and its options.
 #[derive(Debug, Clone)]
@@ -82,41 +142,23 @@ pub enum Output {
 
 impl Task for SequenceClassification {
     const NAME: &'static str = "sequence-classification";
-    const TOP_KEYS: &'static [&'static str] = &["problem_type"];
-    const DATA_KEYS: &'static [&'static str] =
-        &["text_column", "text_pair_column", "label_column", "labels"];
     const FORMATS: &'static [Format] = &[Format::Csv, Format::Tsv, Format::Jsonl];
     type Model = BertForSequenceClassification;
+    type Config = Config;
     type Feature = Feature;
     type HostBatch = HostBatch;
     type Batch = Batch;
     type Output = Output;
 
-    fn configure(top: &mut Section, data: &mut Section) -> Option<Self> {
-        let regression = match top.string("problem_type").as_deref() {
-            None | Some("single_label_classification") => false,
-            Some("regression") => true,
-            Some(other) => {
-                top.problem(
-                    "problem_type",
-                    format!(
-                        "unknown `{other}`; expected regression or single_label_classification"
-                    ),
-                );
-                false
-            }
-        };
-        let labels = data.strings("labels");
-        if labels.as_ref().is_some_and(|l| l.is_empty()) {
-            data.problem("labels", "must not be empty");
+    fn new(config: &Config) -> Self {
+        let data = config.data.clone();
+        SequenceClassification {
+            regression: config.problem_type == Problem::Regression,
+            text_column: data.text_column,
+            text_pair_column: data.text_pair_column,
+            label_column: data.label_column,
+            labels: data.labels,
         }
-        Some(SequenceClassification {
-            regression,
-            text_column: data.string("text_column").unwrap_or("text".into()),
-            text_pair_column: data.string("text_pair_column"),
-            label_column: data.string("label_column").unwrap_or("label".into()),
-            labels,
-        })
     }
 
     fn describe(&self) -> String {
@@ -364,7 +406,6 @@ fn label_fields(row: &[f32], problem: ProblemType, config: &BertConfig) -> Field
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::configure;
     use crate::tasks::testing::{model, tiny};
 
     const ROWS: &str = "sentence,label\nthe cat sat,pos\na big red dog ran,neg\njohn lives in paris,pos\n";
@@ -376,7 +417,7 @@ mod tests {
             "text_column = \"sentence\"",
             &[("train.csv", ROWS)],
         );
-        let task: SequenceClassification = configure(&tiny.config).unwrap();
+        let task = SequenceClassification::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         let labels = data.labels.as_ref().unwrap();
         assert_eq!(labels.names(), ["neg", "pos"]);

@@ -15,19 +15,43 @@ use bert_model::{host_values, BertConfig, BertForTokenClassification, BertInput,
 
 use super::inference::{fields, host, rows_of, softmax, text_field, Fields, Inference};
 use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
-use crate::config::Section;
+use crate::config::read::label_names;
+use crate::config::Validate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::{self, entities, Metrics};
 use crate::TrainError;
 use serde_json::{json, Value};
 
-/// The task and its options.
-#[derive(Debug, Clone)]
+/// The keys of `token-classification`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: TokenClassification,
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        match &self.data.labels {
+            Some(labels) if labels.is_empty() => vec!["`data.labels`: must not be empty".into()],
+            _ => vec![],
+        }
+    }
+}
+
+/// The task and its options, which are its `[data]` keys. JSONL sentences are
+/// `{"tokens": [...], "tags": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
 pub struct TokenClassification {
     /// CoNLL: the token column (0-based).
     pub token_column: usize,
-    /// CoNLL: the tag column (0-based; default the last).
+    /// CoNLL: the tag column (0-based); unset: the last.
     pub tag_column: Option<usize>,
-    /// The tag names in id order; else collected from the training file, sorted.
+    /// The tag names in id order; unset: those of the training file, sorted.
+    #[serde(deserialize_with = "label_names")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub labels: Option<Vec<String>>,
 }
 
@@ -69,36 +93,17 @@ pub struct Batch {
 
 impl Task for TokenClassification {
     const NAME: &'static str = "token-classification";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] = &[
-        "text_column",
-        "label_column",
-        "token_column",
-        "tag_column",
-        "labels",
-    ];
     const FORMATS: &'static [Format] = &[Format::Conll, Format::Jsonl];
     type Model = BertForTokenClassification;
+    type Config = Config;
     type Feature = Feature;
     type HostBatch = HostBatch;
     type Batch = Batch;
     /// The argmax tag of every position.
     type Output = Vec<usize>;
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        // JSONL sentences are `{"tokens": [...], "tags": [...]}`; the two column keys are
-        // accepted for symmetry with sequence classification.
-        let _ = data.string("text_column");
-        let _ = data.string("label_column");
-        let labels = data.strings("labels");
-        if labels.as_ref().is_some_and(|l| l.is_empty()) {
-            data.problem("labels", "must not be empty");
-        }
-        Some(TokenClassification {
-            token_column: data.count("token_column").unwrap_or(0),
-            tag_column: data.count("tag_column"),
-            labels,
-        })
+    fn new(config: &Config) -> Self {
+        config.data.clone()
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -386,7 +391,6 @@ fn group_entities(words: &[(String, f32, usize, usize)], text: &[char]) -> Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::configure;
     use crate::tasks::testing::{model, tiny};
 
     const ROWS: &str = "{\"tokens\": [\"john\", \"lives\", \"in\", \"paris\"], \"tags\": [\"B-PER\", \"O\", \"O\", \"B-LOC\"]}\n\
@@ -399,7 +403,7 @@ mod tests {
             "",
             &[("train.jsonl", ROWS)],
         );
-        let task: TokenClassification = configure(&tiny.config).unwrap();
+        let task = TokenClassification::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         let labels = data.labels.as_ref().unwrap();
         let features = &data.train.features;

@@ -368,7 +368,7 @@ mod tests {
     use super::*;
     use crate::tasks::sequence_classification::SequenceClassification;
     use crate::tasks::testing::tiny;
-    use crate::tasks::{configure, file_order};
+    use crate::tasks::file_order;
 
     /// (step, micro-batch, passes, rows, dropout seed, the batch) of each item.
     fn items(loader: &StepLoader<SequenceClassification>) -> Vec<String> {
@@ -398,7 +398,7 @@ mod tests {
             "text_column = \"sentence\"",
             &[("train.csv", &format!("sentence,label\n{rows}"))],
         );
-        let task: SequenceClassification = configure(&tiny.config).unwrap();
+        let task = SequenceClassification::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         (task, Arc::new(data.train.features))
     }

@@ -39,7 +39,7 @@ use crate::export::write_tokenizer;
 use crate::metrics::Metrics;
 use crate::optim::{AdamW, HfScheduler, LrSchedule};
 use crate::plot;
-use crate::tasks::{self, evaluate, labels_of, LoadContext, Split, Task, TaskData, TaskFn};
+use crate::tasks::{evaluate, labels_of, LoadContext, Split, Task, TaskConfig, TaskData};
 use crate::TrainError;
 use checkpoint::{
     newest_checkpoint, read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile,
@@ -53,40 +53,23 @@ use strategy::{Ending, Patience, RunContext, StepStrategy};
 
 /// Runs `bert-train fine-tune` without showing anything: trains, evaluates, checkpoints and
 /// writes the final model.
-pub fn fine_tune(config: &FineTuneConfig, resume: bool) -> Result<RunSummary, TrainError> {
+pub fn fine_tune(config: &FineTuneConfig<TaskConfig>, resume: bool) -> Result<RunSummary, TrainError> {
     fine_tune_with(config, resume, Session::quiet())
 }
 
 /// [`fine_tune`], reporting to `session` (a renderer, a reporter, an interrupter).
 pub fn fine_tune_with(
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     resume: bool,
     session: Session,
 ) -> Result<RunSummary, TrainError> {
-    struct FineTune<'a> {
-        config: &'a FineTuneConfig,
-        resume: bool,
-        session: Session,
-    }
-    impl TaskFn for FineTune<'_> {
-        type Output = Result<RunSummary, TrainError>;
-        fn call<T: Task>(self) -> Self::Output {
-            let task = tasks::configure::<T>(self.config)?;
-            fine_tune_task(&task, self.config, self.resume, self.session)
-        }
-    }
-    let f = FineTune {
-        config,
-        resume,
-        session,
-    };
-    tasks::by_name(&config.task, f)
-        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+    config.check()?;
+    with_task!(&config.task, task => fine_tune_task(&task, config, resume, session))
 }
 
 /// A run being set up: what every step of the setup shares.
 struct Setup<'a> {
-    config: &'a FineTuneConfig,
+    config: &'a FineTuneConfig<TaskConfig>,
     reporter: Arc<Mutex<Box<dyn Reporter>>>,
 }
 
@@ -101,7 +84,7 @@ impl Setup<'_> {
 /// [`fine_tune`] for one task.
 pub fn fine_tune_task<T: Task>(
     task: &T,
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     resume: bool,
     session: Session,
 ) -> Result<RunSummary, TrainError> {
@@ -119,10 +102,10 @@ pub fn fine_tune_task<T: Task>(
     let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
     files.clean_scratch();
     let resumed = setup.resume_point(resume)?;
-    write_text_atomically(&out.join("config.toml"), &config.text)?;
+    write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     let devices = config
         .training
-        .devices
+        .devices()
         .iter()
         .map(|d| parse_device(d).map(|d| d.autodiff()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -248,7 +231,7 @@ fn launch<T: Task>(
 /// The training loader: one optimizer step takes `accumulation` passes on each device.
 fn train_loader<T: Task>(
     task: &Arc<T>,
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     plan: &Plan,
     train: &Split<T::Feature>,
     devices: usize,
@@ -260,7 +243,7 @@ fn train_loader<T: Task>(
         plan.batch_plan,
         t.gradient_accumulation_steps * devices.max(1),
         Seeds {
-            data: t.data_seed,
+            data: t.data_seed(),
             dropout: t.seed,
         },
         t.loader_workers,
@@ -289,11 +272,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(config: &FineTuneConfig, train_rows: usize) -> Self {
+    fn new(config: &FineTuneConfig<TaskConfig>, train_rows: usize) -> Self {
         let t = &config.training;
         let batches_per_epoch = train_rows.div_ceil(t.batch_size);
         // One optimizer step takes `accumulation` forward passes on each device.
-        let passes = t.gradient_accumulation_steps * t.devices.len().max(1);
+        let passes = t.gradient_accumulation_steps * t.devices().len();
         let steps_per_epoch = batches_per_epoch.div_ceil(passes);
         let total_steps = t.max_steps.unwrap_or(steps_per_epoch * t.epochs);
         let warmup = t
@@ -302,7 +285,7 @@ impl Plan {
         Plan {
             batch_plan: BatchPlan {
                 batch_size: t.batch_size,
-                shuffle_seed: Some(t.data_seed),
+                shuffle_seed: Some(t.data_seed()),
                 group_by_length: t.group_by_length,
             },
             steps_per_epoch,
@@ -321,7 +304,7 @@ impl Plan {
 /// burn's `Learner` over the model, with AdamW and the schedule, restored from a checkpoint.
 fn make_learner<T: Task>(
     learned: Learned<T>,
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     plan: &Plan,
     state: &TrainerState,
     resumed: Option<&(usize, PathBuf)>,
@@ -446,11 +429,11 @@ impl Setup<'_> {
     ) -> Result<TrainerState, TrainError> {
         let t = &self.config.training;
         let Some((_, dir)) = resumed else {
-            return Ok(TrainerState::new(t.seed, t.data_seed, total_steps));
+            return Ok(TrainerState::new(t.seed, t.data_seed(), total_steps));
         };
         let state = read_state(dir)?;
         let data_seed = state.data_seed.unwrap_or(state.seed);
-        if (state.seed, data_seed, state.total_steps) != (t.seed, t.data_seed, total_steps) {
+        if (state.seed, data_seed, state.total_steps) != (t.seed, t.data_seed(), total_steps) {
             return Err(TrainError::Run(format!(
                 "{}: the checkpoint was made with seed {}, data seed {} and {} total steps, the \
                  config now gives seed {}, data seed {} and {} steps; resume with the run's own \
@@ -460,7 +443,7 @@ impl Setup<'_> {
                 data_seed,
                 state.total_steps,
                 t.seed,
-                t.data_seed,
+                t.data_seed(),
                 total_steps,
                 self.config.output_dir.join("config.toml").display()
             )));
@@ -488,7 +471,7 @@ fn skipped_note<F>(split: &Split<F>) -> Option<String> {
 /// The tokenizer, base config and weights directory of a run: from the checkpoint when
 /// resuming, else from `[model]`.
 fn model_source(
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     resumed: Option<&(usize, PathBuf)>,
 ) -> Result<(BertTokenizer, BertConfig, Option<PathBuf>), TrainError> {
     let config_of = |dir: &Path, overrides| {
@@ -532,7 +515,7 @@ fn finish<T: Task>(
     let out = &config.output_dir;
     let final_model = model.valid();
     let model_dir = write_final_model(out, &final_model, loaded, config.data.max_seq_length)?;
-    let device = parse_device(&config.training.device)?;
+    let device = parse_device(&config.training.device())?;
     let evaluate_split = |split: &Split<T::Feature>| {
         evaluate(
             &*ctx.task,
@@ -671,7 +654,7 @@ struct Loaded<M> {
 
 fn build_model<T: Task>(
     task: &T,
-    run: &FineTuneConfig,
+    run: &FineTuneConfig<TaskConfig>,
     from_dir: Option<&Path>,
     tokenizer: BertTokenizer,
     base: BertConfig,
@@ -717,38 +700,21 @@ fn build_model<T: Task>(
 /// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
 /// `test`): the same numbers a run logs.
 pub fn evaluate_dir(
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     model_dir: &Path,
     split: &str,
 ) -> Result<Metrics, TrainError> {
-    struct EvaluateDir<'a> {
-        config: &'a FineTuneConfig,
-        model_dir: &'a Path,
-        split: &'a str,
-    }
-    impl TaskFn for EvaluateDir<'_> {
-        type Output = Result<Metrics, TrainError>;
-        fn call<T: Task>(self) -> Self::Output {
-            let task = tasks::configure::<T>(self.config)?;
-            evaluate_dir_task(&task, self.config, self.model_dir, self.split)
-        }
-    }
-    let f = EvaluateDir {
-        config,
-        model_dir,
-        split,
-    };
-    tasks::by_name(&config.task, f)
-        .unwrap_or_else(|| Err(TrainError::Run(format!("unknown task `{}`", config.task))))
+    config.check()?;
+    with_task!(&config.task, task => evaluate_dir_task(&task, config, model_dir, split))
 }
 
 fn evaluate_dir_task<T: Task>(
     task: &T,
-    config: &FineTuneConfig,
+    config: &FineTuneConfig<TaskConfig>,
     model_dir: &Path,
     split: &str,
 ) -> Result<Metrics, TrainError> {
-    let device = parse_device(&config.training.device)?;
+    let device = parse_device(&config.training.device())?;
     let tokenizer = load_tokenizer(model_dir)?;
     let base = BertConfig::from_file(model_dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;

@@ -34,7 +34,7 @@ use super::loader::{EvalLoader, Position, StepLoader};
 use super::state::{write_metrics_csv, LogRow, TrainerState};
 use crate::config::FineTuneConfig;
 use crate::metrics::Metrics;
-use crate::tasks::{file_order, split_metrics, Task};
+use crate::tasks::{file_order, split_metrics, Task, TaskConfig};
 use crate::TrainError;
 
 /// How the loop ended.
@@ -49,7 +49,7 @@ pub enum Ending {
 /// What the strategy needs besides the learner.
 pub struct RunContext<T: Task> {
     /// The run's configuration.
-    pub config: FineTuneConfig,
+    pub config: FineTuneConfig<TaskConfig>,
     /// The task.
     pub task: Arc<T>,
     /// The training batches.
@@ -471,7 +471,7 @@ impl<T: Task> StepLoop<'_, T> {
             .as_mut()
             .ok_or_else(|| TrainError::Run("no checkpointer was configured".into()))?;
         checkpointer.checkpoint(self.learner, saved.step, &self.c.event_store);
-        let dir = files.commit(&saved, &self.ctx.config.text)?;
+        let dir = files.commit(&saved, &self.ctx.config.to_toml())?;
         self.clock.paused += start.elapsed().as_secs_f64();
         self.ctx.report(RunEvent::Checkpoint(dir));
         Ok(())

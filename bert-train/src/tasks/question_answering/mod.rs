@@ -19,7 +19,9 @@ use bert_model::{host_values, BertConfig, BertForQuestionAnswering, BertInput, O
 
 use super::inference::{fields, text_field, Fields, Inference};
 use super::{load_splits, LoadContext, Task, TaskData};
-use crate::config::{ConfigError, Section};
+use crate::config::{ConfigError, Validate};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use crate::metrics::squad::{squad_metrics, Version};
 use crate::metrics::Metrics;
 use crate::TrainError;
@@ -27,7 +29,63 @@ use serde_json::json;
 use answers::{AnswerOptions, Logits};
 use windows::{Question, Window};
 
-/// The task and its options (keys of `[data]`, with the reference scripts' defaults).
+/// The keys of `question-answering`: all in `[data]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Its keys of `[data]`.
+    pub data: Options,
+}
+
+/// How questions and contexts become windows, and windows answers: the `[data]` keys of
+/// `question-answering`, with the defaults of transformers' `run_qa.py`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Options {
+    /// Context tokens shared by consecutive windows of a long context.
+    pub doc_stride: usize,
+    /// Questions are cut to this many tokens.
+    pub max_query_length: usize,
+    /// Longest answer, in tokens.
+    pub max_answer_length: usize,
+    /// Starts and ends considered per window.
+    pub n_best_size: usize,
+    /// SQuAD v2: questions may have no answer in the context.
+    pub version_2_with_negative: bool,
+    /// SQuAD v2: answer "no answer" when its score beats the best span's by more than this.
+    pub null_score_diff_threshold: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            doc_stride: 128,
+            max_query_length: 64,
+            max_answer_length: 30,
+            n_best_size: 20,
+            version_2_with_negative: false,
+            null_score_diff_threshold: 0.0,
+        }
+    }
+}
+
+impl Validate for Config {
+    fn problems(&self) -> Vec<String> {
+        let d = &self.data;
+        let counts = [
+            ("max_query_length", d.max_query_length),
+            ("max_answer_length", d.max_answer_length),
+            ("n_best_size", d.n_best_size),
+        ];
+        counts
+            .iter()
+            .filter(|(_, value)| *value == 0)
+            .map(|(key, _)| format!("`data.{key}`: must be at least 1"))
+            .collect()
+    }
+}
+
+/// The task and its options.
 #[derive(Debug, Clone)]
 pub struct QuestionAnswering {
     /// Context tokens shared by consecutive windows (128).
@@ -71,48 +129,28 @@ const V2_METRICS: &[&str] = &[
 
 impl Task for QuestionAnswering {
     const NAME: &'static str = "question-answering";
-    const TOP_KEYS: &'static [&'static str] = &[];
-    const DATA_KEYS: &'static [&'static str] = &[
-        "doc_stride",
-        "max_query_length",
-        "max_answer_length",
-        "n_best_size",
-        "version_2_with_negative",
-        "null_score_diff_threshold",
-    ];
     const FORMATS: &'static [Format] = &[Format::Jsonl];
     const MAX_SEQ_LENGTH: usize = 384;
     type Model = BertForQuestionAnswering;
+    type Config = Config;
     type Feature = Window;
     type HostBatch = HostBatch;
     type Batch = Batch;
     /// The start and end logits of a window.
     type Output = Logits;
 
-    fn configure(_top: &mut Section, data: &mut Section) -> Option<Self> {
-        let at_least_one = |data: &mut Section, key: &str, default: usize| {
-            let value = data.count(key).unwrap_or(default);
-            if value == 0 {
-                data.problem(key, "must be at least 1");
-            }
-            value
-        };
-        let max_query_length = at_least_one(data, "max_query_length", 64);
-        let max_answer_length = at_least_one(data, "max_answer_length", 30);
-        let n_best_size = at_least_one(data, "n_best_size", 20);
-        let doc_stride = data.count("doc_stride").unwrap_or(128);
-        let version_2_with_negative = data.boolean("version_2_with_negative").unwrap_or(false);
-        let null_score_diff_threshold = data.number("null_score_diff_threshold").unwrap_or(0.0);
-        Some(QuestionAnswering {
-            doc_stride,
-            max_query_length,
+    fn new(config: &Config) -> Self {
+        let d = &config.data;
+        QuestionAnswering {
+            doc_stride: d.doc_stride,
+            max_query_length: d.max_query_length,
             answers: AnswerOptions {
-                n_best_size,
-                max_answer_length,
-                version_2_with_negative,
-                null_score_diff_threshold,
+                n_best_size: d.n_best_size,
+                max_answer_length: d.max_answer_length,
+                version_2_with_negative: d.version_2_with_negative,
+                null_score_diff_threshold: d.null_score_diff_threshold,
             },
-        })
+        }
     }
 
     fn describe(&self) -> String {
@@ -378,7 +416,7 @@ pub fn by_question<'a>(
 mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
-    use crate::tasks::{configure, evaluate};
+    use crate::tasks::evaluate;
 
     const ROWS: &str = "{\"id\": \"a\", \"question\": \"john ?\", \"context\": \"john lives in paris . the cat sat on the mat . the dog ran\", \"answers\": {\"text\": [\"paris\"], \"answer_start\": [14]}}\n\
                         {\"id\": \"b\", \"question\": \"cat ?\", \"context\": \"the big red cat\", \"answers\": {\"text\": [], \"answer_start\": []}}\n";
@@ -390,7 +428,7 @@ mod tests {
             "doc_stride = 2\nmax_query_length = 4\nversion_2_with_negative = true\n",
             &[("train.jsonl", ROWS)],
         );
-        let task: QuestionAnswering = configure(&tiny.config).unwrap();
+        let task = QuestionAnswering::from_task_config(&tiny.config.task).unwrap();
         let data = task.load(&tiny.context()).unwrap();
         let windows = &data.train.features;
         // Question a: 2 question tokens ("?" is [UNK]); 16-token windows hold 11 of the 15
