@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = task.load(&LoadContext {
         config: &config,
         tokenizer: &tokenizer,
-        known: None,
+        trained_labels: None,
         with_train: true,
     })?;
     let (train, dev) = (
@@ -101,7 +101,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for epoch in 0..epochs {
         for indices in plan.batches(&lengths, epoch as u64) {
             let host = task.gather(train, &indices, &mut batch_rng(42, step, 0));
-            let loss = task.loss(&model, &task.to_device(&host, pad, &train_device));
+            let batch = task.to_device(&host, pad, &train_device);
+            let (loss, _) = task.forward(&model, &batch, false);
             let value = loss.clone().into_scalar::<f32>();
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             clip_grad_norm(&model, &mut grads, 1.0);

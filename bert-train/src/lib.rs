@@ -5,9 +5,27 @@
 //! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
 //! loss and metrics. Training runs inside burn-train's `Learner` ([`trainer`]); the library
 //! prints nothing (a run reports to a [`trainer::events::Session`]). A custom loop can use the
-//! same pieces: a task's `load`, `gather`, `to_device` and `loss`, [`optim::AdamW`] in burn's
+//! same pieces: a task's `load`, `gather`, `to_device` and `forward`, [`optim::AdamW`] in burn's
 //! `ModuleOptimizer`, [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update, and
 //! [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
+//!
+//! A run configured in code (the README's example):
+//!
+//! ```no_run
+//! use bert_train::config::{FineTuneConfig, ModelSource};
+//! use bert_train::tasks::TaskConfig;
+//!
+//! let task = TaskConfig::named("multiple-choice").unwrap();
+//! let model = ModelSource::pretrained("models/all-MiniLM-L6-v2");
+//! let mut config = FineTuneConfig::new(task, model, "runs/choice");
+//! config.data.train = "data/lee-choice/train.jsonl".into();
+//! config.data.validation = Some("data/lee-choice/dev.jsonl".into());
+//! config.training.learning_rate = 1e-4;
+//! config.set("data.max_seq_length", 64)?; // any key by its path, as --set
+//! let summary = bert_train::fine_tune(&config, false)?; // checks every key first
+//! println!("{:?}", summary.validation);
+//! # Ok::<(), bert_train::TrainError>(())
+//! ```
 
 // `tasks` first: its `with_task!` macro is used by the modules after it.
 #[macro_use]

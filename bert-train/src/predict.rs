@@ -1,5 +1,5 @@
 //! Inference with any head over a JSONL file: each line goes through its task module's
-//! inference side ([`Task::read_input`], [`Task::infer`]), in batches; `features` (a bare
+//! inference side ([`Predict::read_input`], [`Predict::infer`]), in batches; `features` (a bare
 //! encoder's outputs) is the one output that belongs to no task.
 
 use std::fs::File;
@@ -14,9 +14,9 @@ use bert_model::{
 use serde_json::{json, Value};
 
 use crate::config::ConfigError;
-use crate::tasks::inference::{fields, host, rows_of, Fields, Inference};
 use crate::config::TaskKeys;
-use crate::tasks::{Task, TaskConfig};
+use crate::tasks::inference::{fields, host, rows_of, Fields, Inference};
+use crate::tasks::{Predict, TaskConfig};
 use crate::TrainError;
 
 /// The name of the encoder-only output (`last_hidden`, `pooled`).
@@ -76,7 +76,7 @@ pub fn predict(
         raw: options.raw,
     };
     let lines = read_lines(input)?;
-    let job = Job {
+    let job = PredictRun {
         dir: &dir,
         input,
         lines: &lines,
@@ -172,7 +172,7 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, TrainError> {
 }
 
 /// One `predict` run, generic over the task it is handed.
-struct Job<'a> {
+struct PredictRun<'a> {
     dir: &'a Path,
     input: &'a Path,
     lines: &'a [Line],
@@ -180,7 +180,7 @@ struct Job<'a> {
     options: &'a PredictOptions,
 }
 
-impl Job<'_> {
+impl PredictRun<'_> {
     /// Every line read with `read`, or the first bad line's error.
     fn inputs<I>(&self, read: impl Fn(&Fields) -> Result<I, String>) -> Result<Vec<I>, TrainError> {
         self.lines
@@ -241,9 +241,9 @@ fn encoder_fields(
     fields(out)
 }
 
-impl Job<'_> {
+impl PredictRun<'_> {
     /// Reads every line as `task`'s input and runs its head over them.
-    fn run<T: Task>(&self, task: &T) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
+    fn run<T: Predict>(&self, task: &T) -> Result<(Vec<Fields>, Vec<String>), TrainError> {
         let inputs = self.inputs(|object| task.read_input(object, self.inference))?;
         let (model, notes) = self.model::<T::Model>()?;
         let mut outputs = Vec::with_capacity(inputs.len());

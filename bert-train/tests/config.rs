@@ -88,7 +88,10 @@ fn every_config_resolves_as_before() {
     let fixture = root().join("bert-train/tests/fixtures/configs/resolved.json");
     let expected: Map<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    assert!(expected.len() >= 13, "the fixture lists every config of configs/");
+    assert!(
+        expected.len() >= 13,
+        "the fixture lists every config of configs/"
+    );
     for (name, want) in &expected {
         let config = Config::load(&root().join("configs").join(name), &[]).unwrap();
         let got = flat(&config);
@@ -126,7 +129,11 @@ fn the_config_reference_is_current() {
         written == generated,
         "docs/CONFIG.md is stale: run `bert-train config --keys > docs/CONFIG.md`"
     );
-    for key in ["`training.learning_rate`", "`data.text_column`", "`data.doc_stride`"] {
+    for key in [
+        "`training.learning_rate`",
+        "`data.text_column`",
+        "`data.doc_stride`",
+    ] {
         assert!(generated.contains(key), "{key} missing from the reference");
     }
 }
@@ -137,7 +144,10 @@ fn defaults_are_the_trainer_defaults() {
     let t = &c.training;
     assert_eq!((t.epochs, t.learning_rate, t.batch_size), (2, 3e-5, 8));
     assert_eq!(t.weight_decay, 0.0);
-    assert_eq!((t.adam_beta1, t.adam_beta2, t.adam_epsilon), (0.9, 0.999, 1e-8));
+    assert_eq!(
+        (t.adam_beta1, t.adam_beta2, t.adam_epsilon),
+        (0.9, 0.999, 1e-8)
+    );
     assert_eq!((t.warmup_ratio, t.max_grad_norm), (0.0, 1.0));
     assert_eq!(t.lr_scheduler, Schedule::Linear);
     assert_eq!((t.seed, t.data_seed()), (42, 42));
@@ -156,11 +166,19 @@ fn defaults_are_the_trainer_defaults() {
 
 #[test]
 fn overrides_apply_before_validation() {
-    let set = ["training.learning_rate=1e-4", "output_dir=runs/y", "training.device=cpu"];
+    let set = [
+        "training.learning_rate=1e-4",
+        "output_dir=runs/y",
+        "training.device=cpu",
+    ];
     let c = parse(GOOD, &set).unwrap();
     assert_eq!(c.training.learning_rate, 1e-4);
     assert_eq!(c.output_dir, PathBuf::from("runs/y"));
-    assert!(c.to_toml().contains("learning_rate = 0.0001"), "{}", c.to_toml());
+    assert!(
+        c.to_toml().contains("learning_rate = 0.0001"),
+        "{}",
+        c.to_toml()
+    );
     let err = parse(GOOD, &["training.learning_rate"]).unwrap_err();
     assert!(err.contains("--set training.learning_rate"), "{err}");
 }
@@ -224,10 +242,27 @@ fn devices_replace_device_and_are_checked() {
 #[test]
 fn missing_required_keys_are_named() {
     let err = parse("task = \"token-classification\"\n[data]\n", &[]).unwrap_err();
-    assert_all_in(&err, &["`model`: missing", "`output_dir`: missing", "`data.train`: missing"]);
+    assert_all_in(
+        &err,
+        &[
+            "`model`: missing",
+            "`output_dir`: missing",
+            "`data.train`: missing",
+        ],
+    );
     let err = parse(&GOOD.replace("sequence-classification", "mlm"), &[]).unwrap_err();
-    assert_all_in(&err, &["`task`: unknown variant `mlm`", "`masked-lm`, `next-sentence`"]);
-    let err = parse(&GOOD.replace("task = \"sequence-classification\"\n", ""), &[]).unwrap_err();
+    assert_all_in(
+        &err,
+        &[
+            "`task`: unknown variant `mlm`",
+            "`masked-lm`, `next-sentence`",
+        ],
+    );
+    let err = parse(
+        &GOOD.replace("task = \"sequence-classification\"\n", ""),
+        &[],
+    )
+    .unwrap_err();
     assert!(err.contains("`task`: missing"), "{err}");
 }
 
@@ -237,8 +272,11 @@ fn task_keys_are_checked_with_the_task() {
         "text_column = \"sentence\"",
         "labels = []\nmlm_probability = 0.2\ntext_pair_column = 3",
     );
-    let err = parse(&text.replace("model =", "problem_type = \"ranking\"\nmodel ="), &[])
-        .unwrap_err();
+    let err = parse(
+        &text.replace("model =", "problem_type = \"ranking\"\nmodel ="),
+        &[],
+    )
+    .unwrap_err();
     assert_all_in(
         &err,
         &[
@@ -248,11 +286,18 @@ fn task_keys_are_checked_with_the_task() {
             "`data.text_pair_column`: expected a string, found integer `3`",
         ],
     );
-    let numbers = parse(&GOOD.replace("text_column", "labels = [0, 1]\ntext_column"), &[]).unwrap();
+    let numbers = parse(
+        &GOOD.replace("text_column", "labels = [0, 1]\ntext_column"),
+        &[],
+    )
+    .unwrap();
     let task = SequenceClassification::from_task_config(&numbers.task).unwrap();
     assert_eq!(task.labels, Some(vec!["0".to_string(), "1".to_string()]));
     let err = parse(&GOOD.replace("[data]", "[data]\nformat = \"conll\""), &[]).unwrap_err();
-    assert!(err.contains("`data.format`: sequence-classification reads csv, tsv, jsonl"), "{err}");
+    assert!(
+        err.contains("`data.format`: sequence-classification reads csv, tsv, jsonl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -266,7 +311,10 @@ fn a_pretrained_model_takes_config_overrides() {
         panic!("{:?}", c.model)
     };
     assert_eq!(name, "models/minilm");
-    assert_eq!((overrides["hidden_dropout_prob"].as_f64(), overrides.len()), (Some(0.0), 2));
+    assert_eq!(
+        (overrides["hidden_dropout_prob"].as_f64(), overrides.len()),
+        (Some(0.0), 2)
+    );
     let bad = model.replace(
         "0.0, attention",
         "\"none\", hidden_dropout = 0.0, num_labels = 3, attention",
@@ -296,7 +344,11 @@ fn data_seed_defaults_to_the_seed_and_can_differ() {
     assert_eq!((c.training.seed, c.training.data_seed()), (7, 7));
     let c = parse(GOOD, &["training.seed=7", "training.data_seed=2"]).unwrap();
     assert_eq!((c.training.seed, c.training.data_seed()), (7, 2));
-    assert!(c.summary("t").contains("seed 7, data seed 2"), "{}", c.summary("t"));
+    assert!(
+        c.summary("t").contains("seed 7, data seed 2"),
+        "{}",
+        c.summary("t")
+    );
     let err = parse(GOOD, &["training.data_seed=-1"]).unwrap_err();
     assert!(err.contains("`training.data_seed`"), "{err}");
 }
@@ -323,11 +375,23 @@ fn a_config_built_in_code_is_checked_as_a_file() {
     config.check().unwrap();
     config.set("data.text_column", "sentence").unwrap();
     let task = SequenceClassification::from_task_config(&config.task).unwrap();
-    assert_eq!((task.text_column.as_str(), config.training.learning_rate), ("sentence", 1e-4));
+    assert_eq!(
+        (task.text_column.as_str(), config.training.learning_rate),
+        ("sentence", 1e-4)
+    );
     assert_eq!(config.task.name(), "sequence-classification");
     config.training.batch_size = 0;
     let err = config.check().unwrap_err().to_string();
-    assert!(err.contains("`training.batch_size`: must be at least 1"), "{err}");
-    let err = config.set("training.epochs", "three").unwrap_err().to_string();
-    assert!(err.contains("`training.epochs`: expected a non-negative integer"), "{err}");
+    assert!(
+        err.contains("`training.batch_size`: must be at least 1"),
+        "{err}"
+    );
+    let err = config
+        .set("training.epochs", "three")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`training.epochs`: expected a non-negative integer"),
+        "{err}"
+    );
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use bert_model::{parse_device, BertConfig, Checkpoint, HfModel};
 use bert_train::config::FineTuneConfig;
-use bert_train::tasks::TaskConfig;
 use bert_train::export::write_tokenizer;
 use bert_train::tasks::Task;
+use bert_train::tasks::TaskConfig;
 use bert_train::trainer::{done_line, evaluate_dir, fine_tune_with, load_tokenizer, result_lines};
 use clap::Args;
 

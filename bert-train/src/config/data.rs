@@ -65,9 +65,8 @@ impl Validate for DataConfig {
             problems.push("`data.train`: missing (required)".into());
         }
         if self.max_seq_length < 3 {
-            problems.push(
-                "`data.max_seq_length`: must be at least 3 ([CLS], a token, [SEP])".into(),
-            );
+            problems
+                .push("`data.max_seq_length`: must be at least 3 ([CLS], a token, [SEP])".into());
         }
         problems
     }

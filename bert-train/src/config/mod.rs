@@ -140,28 +140,23 @@ impl<T: TaskKeys> FineTuneConfig<T> {
         let mut data = read::take_table(&mut top, "data", &mut problems);
         let training = read::take_table(&mut top, "training", &mut problems);
         let model = ModelSource::read(top.remove("model"), &mut problems);
-        let output_dir = match top.remove("output_dir") {
-            Some(Value::String(dir)) => Some(PathBuf::from(dir)),
-            Some(other) => {
-                problems.push(format!("`output_dir`: expected a string, found {}", other.type_str()));
-                None
-            }
-            None => {
-                problems.push("`output_dir`: missing (required)".into());
-                None
-            }
-        };
+        let output_dir = read_output_dir(top.remove("output_dir"), &mut problems);
         let common_data = keys_of::<DataConfig>();
         let shared: Table = common_data
             .iter()
             .filter_map(|k| data.remove(k).map(|v| (k.clone(), v)))
             .collect();
+        // Left out, `data.max_seq_length` is the task's default (384 for question answering).
         let has_length = shared.contains_key("max_seq_length");
         let task = Self::read_task(top, data, &common_data, &mut problems);
         let data: Option<DataConfig> = read::read(shared, "data.", &[], &mut problems);
         let training: Option<TrainingConfig> =
             read::read(training, "training.", &[], &mut problems);
-        problems.extend(part_problems(task.as_ref(), data.as_ref(), training.as_ref()));
+        problems.extend(part_problems(
+            task.as_ref(),
+            data.as_ref(),
+            training.as_ref(),
+        ));
         match (task, model, output_dir, data, training) {
             (Some(task), Some(model), Some(output_dir), Some(mut data), Some(training))
                 if problems.is_empty() =>
@@ -267,11 +262,14 @@ impl<T: TaskKeys> FineTuneConfig<T> {
     pub fn to_toml(&self) -> String {
         let mut table = self.to_table();
         let mut keys: Vec<String> = ["task", "model", "output_dir"].map(String::from).to_vec();
-        let others = table.keys().filter(|k| !keys.contains(k) && !TOP_KEYS.contains(&k.as_str()));
+        let others = table
+            .keys()
+            .filter(|k| !keys.contains(k) && !TOP_KEYS.contains(&k.as_str()));
         keys.extend(others.cloned().collect::<Vec<_>>());
         keys.extend(["data", "training"].map(String::from));
-        let (scalars, tables): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| !matches!(table.get(k), Some(Value::Table(_))));
+        let (scalars, tables): (Vec<String>, Vec<String>) = keys
+            .into_iter()
+            .partition(|k| !matches!(table.get(k), Some(Value::Table(_))));
         let mut out = String::new();
         for key in scalars.into_iter().chain(tables) {
             if let Some(value) = table.remove(&key) {
@@ -309,6 +307,22 @@ impl<T: TaskKeys> FineTuneConfig<T> {
             _ => write!(out, ", devices {}", devices.join(", ")),
         };
         out
+    }
+}
+
+/// `output_dir`, which must be a string.
+fn read_output_dir(value: Option<Value>, problems: &mut Vec<String>) -> Option<PathBuf> {
+    match value {
+        Some(Value::String(dir)) => Some(PathBuf::from(dir)),
+        Some(other) => {
+            let found = other.type_str();
+            problems.push(format!("`output_dir`: expected a string, found {found}"));
+            None
+        }
+        None => {
+            problems.push("`output_dir`: missing (required)".into());
+            None
+        }
     }
 }
 

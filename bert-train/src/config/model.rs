@@ -137,7 +137,11 @@ impl ModelSource {
                 // TOML has no null: a key without a value is left out.
                 config: serde_json::to_value(config).ok().and_then(|v| {
                     let keys = v.as_object()?.iter();
-                    Some(keys.filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+                    Some(
+                        keys.filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    )
                 }),
                 tokenizer: Some(tokenizer.clone()),
             },
@@ -150,7 +154,13 @@ impl ModelSource {
 /// BertConfig does not know (a typo would change nothing), a value of the wrong type, or a key
 /// the task sets itself.
 fn override_problem(key: &str, value: &Json) -> Option<String> {
-    let set_by_task = ["num_labels", "id2label", "label2id", "problem_type", "architectures"];
+    let set_by_task = [
+        "num_labels",
+        "id2label",
+        "label2id",
+        "problem_type",
+        "architectures",
+    ];
     if set_by_task.contains(&key) {
         return Some("set by the task (labels from the data, `problem_type` at the top)".into());
     }

@@ -110,7 +110,11 @@ pub fn read<T: DeserializeOwned + JsonSchema>(
     match Value::Table(good).try_into::<T>() {
         Ok(value) => Some(value),
         Err(e) => {
-            problems.push(format!("`{}`: {}", prefix.trim_end_matches('.'), plain(&e.to_string())));
+            problems.push(format!(
+                "`{}`: {}",
+                prefix.trim_end_matches('.'),
+                plain(&e.to_string())
+            ));
             None
         }
     }
@@ -193,7 +197,8 @@ impl Walk<'_> {
         match Value::Table(alone).try_into::<T>() {
             Ok(_) => Some(value),
             Err(e) => {
-                self.problems.push(format!("`{name}`: {}", plain(&e.to_string())));
+                self.problems
+                    .push(format!("`{name}`: {}", plain(&e.to_string())));
                 None
             }
         }
@@ -242,7 +247,10 @@ pub fn unknown_key(name: &str, key: &str, valid: &[String]) -> String {
             let mut sorted = valid.to_vec();
             sorted.sort();
             sorted.dedup();
-            format!("unknown key `{name}`; valid keys here: {}", sorted.join(", "))
+            format!(
+                "unknown key `{name}`; valid keys here: {}",
+                sorted.join(", ")
+            )
         }
     }
 }
@@ -294,7 +302,10 @@ pub fn take_table(table: &mut Table, key: &str, problems: &mut Vec<String>) -> T
         None => Table::new(),
         Some(Value::Table(t)) => t,
         Some(other) => {
-            problems.push(format!("`{key}`: expected a table, found {}", other.type_str()));
+            problems.push(format!(
+                "`{key}`: expected a table, found {}",
+                other.type_str()
+            ));
             Table::new()
         }
     }

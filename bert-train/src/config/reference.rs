@@ -72,7 +72,9 @@ fn kind(root: &Json, schema: &Json) -> String {
     };
     match types.iter().find(|t| **t != "null") {
         Some(&"array") => {
-            let item = schema.get("items").map_or("value".into(), |i| kind(root, i));
+            let item = schema
+                .get("items")
+                .map_or("value".into(), |i| kind(root, i));
             format!("array of {item}")
         }
         Some(&"object") => "table".into(),

@@ -166,7 +166,10 @@ impl Validate for TrainingConfig {
             ("max_steps", self.max_steps.unwrap_or(1)),
             ("batch_size", self.batch_size),
             ("eval_batch_size", self.eval_batch_size),
-            ("gradient_accumulation_steps", self.gradient_accumulation_steps),
+            (
+                "gradient_accumulation_steps",
+                self.gradient_accumulation_steps,
+            ),
             ("keep_checkpoints", self.keep_checkpoints),
             ("log_every_steps", self.log_every_steps),
         ];
@@ -201,11 +204,16 @@ impl TrainingConfig {
             (Some(_), Some(_)) => {
                 problems.push("`training.devices`: give `device` or `devices`, not both".into())
             }
-            (_, Some(list)) if list.is_empty() => problems
-                .push("`training.devices`: an empty list; name at least one device".into()),
+            (_, Some(list)) if list.is_empty() => {
+                problems.push("`training.devices`: an empty list; name at least one device".into())
+            }
             _ => {}
         }
-        let key = if self.devices.is_some() { "devices" } else { "device" };
+        let key = if self.devices.is_some() {
+            "devices"
+        } else {
+            "device"
+        };
         for device in self.devices() {
             if let Err(e) = bert_model::parse_device(&device) {
                 problems.push(format!("`training.{key}`: {e}"));

@@ -23,7 +23,7 @@ use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
 
 use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference};
-use super::{load_splits, LoadContext, Task, TaskData};
+use super::{load_splits, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -155,18 +155,19 @@ impl Task for MaskedLm {
         Batch { input, labels }
     }
 
-    fn loss(&self, model: &BertForMaskedLM, batch: &Batch) -> Tensor<1> {
-        let options = OutputOptions::skipping_padding();
-        let out = model.forward_labelled(&batch.input, batch.labels.clone(), options);
-        out.lm.loss
-    }
-
-    fn predict(&self, model: &BertForMaskedLM, batch: &Batch) -> (f64, Vec<(usize, usize)>) {
+    fn forward(
+        &self,
+        model: &BertForMaskedLM,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<(usize, usize)>) {
         let options = OutputOptions::skipping_padding();
         let lm = model
             .forward_labelled(&batch.input, batch.labels.clone(), options)
             .lm;
-        let loss = lm.loss.into_scalar::<f32>() as f64;
+        if !with_outputs {
+            return (lm.loss, Vec::new());
+        }
         let n = batch.input.dims()[0];
         let labelled = lm.positions.len();
         let predicted = int_values(lm.logits.argmax(1).reshape([labelled]));
@@ -178,7 +179,7 @@ impl Task for MaskedLm {
                 outputs[row].1 += 1;
             }
         }
-        (loss, outputs)
+        (lm.loss, outputs)
     }
 
     fn metrics(&self, _: &[Block], outputs: Vec<(usize, usize)>, _: Option<&LabelSet>) -> Metrics {
@@ -194,6 +195,9 @@ impl Task for MaskedLm {
         metrics.insert("perplexity".into(), loss.exp());
     }
 
+}
+
+impl Predict for MaskedLm {
     const ALIASES: &'static [&'static str] = &["fill-mask"];
     type Input = Encoding;
 

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use bert_data::batch::{LabelSet, Row};
-use bert_data::readers::{BadRow, Format};
+use bert_data::readers::{BadRow, Format, OnBadRow};
 use bert_data::BertTokenizer;
 use bert_model::burn::module::ModuleDisplay;
 use bert_model::burn::prelude::{Device, Tensor};
@@ -85,11 +85,14 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// Pads a host batch and puts it on `device`.
     fn to_device(&self, host: &Self::HostBatch, pad_id: u32, device: &Device) -> Self::Batch;
 
-    /// The mean loss of a batch (a scalar that back-propagates on an autodiff device).
-    fn loss(&self, model: &Self::Model, batch: &Self::Batch) -> Tensor<1>;
-
-    /// The mean loss of a batch and one output per feature, for evaluation.
-    fn predict(&self, model: &Self::Model, batch: &Self::Batch) -> (f64, Vec<Self::Output>);
+    /// The head's forward pass over a batch: the mean loss (a scalar that back-propagates on
+    /// an autodiff device) and, `with_outputs` (evaluation), one output per feature.
+    fn forward(
+        &self,
+        model: &Self::Model,
+        batch: &Self::Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<Self::Output>);
 
     /// The metrics of a split (without `loss`) from the outputs of all its features, in order;
     /// features of one example are scored together.
@@ -102,7 +105,11 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
 
     /// Metrics that follow from the split's mean loss (perplexity); none by default.
     fn loss_metrics(&self, _loss: f64, _metrics: &mut Metrics) {}
+}
 
+/// A task's side of `bert-train predict`, apart from training as Burn keeps `InferenceStep`
+/// apart from `TrainStep`: reading one input line, and the fields of its output line.
+pub trait Predict: Task {
     /// Other names `predict --task` accepts (transformers' pipeline names, e.g. `fill-mask`).
     const ALIASES: &'static [&'static str] = &[];
     /// One line of `predict`'s input, encoded: the rows the model sees and what the output
@@ -146,7 +153,7 @@ pub struct LoadContext<'a> {
     /// The model's tokenizer.
     pub tokenizer: &'a BertTokenizer,
     /// The labels of a fine-tuned model being resumed or evaluated (its `id2label`).
-    pub known: Option<LabelSet>,
+    pub trained_labels: Option<LabelSet>,
     /// Whether to encode the training file (evaluation only needs its labels, if that).
     pub with_train: bool,
 }
@@ -198,7 +205,7 @@ pub type Featurize<'a, R, F> =
     dyn Fn(Vec<R>, Option<&LabelSet>, &'static str, &Path) -> Result<Vec<F>, TrainError> + 'a;
 
 /// Loads the splits of a task. Tasks with labels name each row's label strings with
-/// `label_names`; the set comes from `configured` (`data.labels`), else from `known`, else from
+/// `label_names`; the set comes from `configured` (`data.labels`), else from `trained_labels`, else from
 /// the training file, sorted.
 pub fn load_splits<R, F>(
     context: &LoadContext,
@@ -209,7 +216,7 @@ pub fn load_splits<R, F>(
 ) -> Result<TaskData<F>, TrainError> {
     let data = &context.config.data;
     let needs_train_labels =
-        label_names.is_some() && configured.is_none() && context.known.is_none();
+        label_names.is_some() && configured.is_none() && context.trained_labels.is_none();
     let (train_rows, train_skipped) = if context.with_train || needs_train_labels {
         read(&data.train, data.max_train_rows)?
     } else {
@@ -218,7 +225,7 @@ pub fn load_splits<R, F>(
     let labels = match label_names {
         None => None,
         Some(_) if configured.is_some() => configured.map(LabelSet::from_names),
-        Some(_) if context.known.is_some() => context.known.clone(),
+        Some(_) if context.trained_labels.is_some() => context.trained_labels.clone(),
         Some(names_of) => {
             let names: Vec<String> = train_rows.iter().flat_map(names_of).collect();
             Some(LabelSet::collect(names.iter().map(String::as_str)))
@@ -266,6 +273,33 @@ fn non_empty<F>(
         features,
         skipped,
     })
+}
+
+/// Keeps the rows that `check` accepts: the bad-row rule of every task. A rejected row stops
+/// the run with an error naming its file and line, or, with `on_bad_row = "skip"`, is left
+/// out and added to `skipped`.
+pub fn keep_good_rows<R>(
+    rows: Vec<R>,
+    path: &Path,
+    on_bad_row: OnBadRow,
+    skipped: &mut Vec<BadRow>,
+    check: impl Fn(&R) -> Result<(), BadRow>,
+) -> Result<Vec<R>, TrainError> {
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        match check(&row) {
+            Ok(()) => kept.push(row),
+            Err(bad) if on_bad_row == OnBadRow::Skip => skipped.push(bad),
+            Err(bad) => {
+                return Err(TrainError::Row {
+                    path: path.to_path_buf(),
+                    line: bad.line,
+                    message: bad.message,
+                })
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// The error for a label of a row that the label set lacks.
@@ -361,8 +395,8 @@ pub fn evaluate<T: Task>(
     for (b, indices) in batches.iter().enumerate() {
         let host = evaluation_batch(task, features, indices, b);
         let batch = task.to_device(&host, pad_id, device);
-        let (loss, batch_outputs) = task.predict(model, &batch);
-        loss_sum += loss * indices.len() as f64;
+        let (loss, batch_outputs) = task.forward(model, &batch, true);
+        loss_sum += loss.into_scalar::<f32>() as f64 * indices.len() as f64;
         outputs.extend(batch_outputs);
     }
     split_metrics(
@@ -465,7 +499,7 @@ macro_rules! tasks {
             /// Other names `predict --task` accepts (transformers' pipeline names).
             pub fn aliases(&self) -> &'static [&'static str] {
                 match self {
-                    $(TaskConfig::$task(_) => <$module::$task as Task>::ALIASES,)+
+                    $(TaskConfig::$task(_) => <$module::$task as Predict>::ALIASES,)+
                 }
             }
         }
@@ -606,7 +640,7 @@ pub(crate) mod testing {
             LoadContext {
                 config: &self.config,
                 tokenizer: &self.tokenizer,
-                known: None,
+                trained_labels: None,
                 with_train: true,
             }
         }

@@ -13,7 +13,7 @@ use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForMultipleChoice, BertInput, OutputOptions};
 
 use super::inference::{fields, text_field, Fields, Inference};
-use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
+use super::{argmax, copy_rows, load_splits, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -142,16 +142,19 @@ impl Task for MultipleChoice {
         }
     }
 
-    fn loss(&self, model: &BertForMultipleChoice, batch: &Batch) -> Tensor<1> {
+    fn forward(
+        &self,
+        model: &BertForMultipleChoice,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<usize>) {
         let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::skipping_padding());
-        out.loss.expect("labels were given")
-    }
-
-    fn predict(&self, model: &BertForMultipleChoice, batch: &Batch) -> (f64, Vec<usize>) {
-        let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, batch.choices, labels, OutputOptions::skipping_padding());
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+        let options = OutputOptions::skipping_padding();
+        let out = model.forward(&batch.input, batch.choices, labels, options);
+        let loss = out.loss.expect("labels were given");
+        if !with_outputs {
+            return (loss, Vec::new());
+        }
         let values = host_values(out.logits);
         let chosen = values.chunks(batch.choices.max(1)).map(argmax).collect();
         (loss, chosen)
@@ -164,6 +167,9 @@ impl Task for MultipleChoice {
         out
     }
 
+}
+
+impl Predict for MultipleChoice {
     /// One encoded (context, choice) pair per choice.
     type Input = Vec<Encoding>;
 
@@ -285,8 +291,8 @@ mod tests {
         assert_eq!(batch.input.input_ids.dims(), [6, longest]);
         assert_eq!(batch.choices, 3);
         let model = model(&task, &tiny, None);
-        let (loss, chosen) = task.predict(&model, &batch);
-        assert!(loss.is_finite());
+        let (loss, chosen) = task.forward(&model, &batch, true);
+        assert!(loss.into_scalar::<f32>().is_finite());
         assert_eq!(chosen.len(), 2);
         assert!(chosen.iter().all(|&c| c < 3));
 

@@ -5,14 +5,15 @@
 use std::path::Path;
 
 use bert_data::batch::{LabelSet, Row};
-use bert_data::readers::{read_text_examples, BadRow, Format, LabelValue, TextColumns, TextExample};
-use bert_data::{Encoding, Truncation, TruncationStrategy};
+use bert_data::readers::{BadRow, Format, LabelValue, TextColumns, TextExample};
+use bert_data::Encoding;
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForNextSentencePrediction, BertInput, OutputOptions};
 
 use super::inference::{fields, text_field, Fields, Inference};
-use super::{argmax, copy_rows, load_splits, LoadContext, Task, TaskData};
+use super::sequence_classification::{encode_row, read_rows};
+use super::{keep_good_rows, argmax, copy_rows, load_splits, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -133,18 +134,19 @@ impl Task for NextSentence {
         }
     }
 
-    fn loss(&self, model: &BertForNextSentencePrediction, batch: &Batch) -> Tensor<1> {
+    fn forward(
+        &self,
+        model: &BertForNextSentencePrediction,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<usize>) {
         let labels = Some(batch.labels.clone());
         let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
-        out.loss.expect("labels were given")
-    }
-
-    fn predict(&self, model: &BertForNextSentencePrediction, batch: &Batch) -> (f64, Vec<usize>) {
-        let labels = Some(batch.labels.clone());
-        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
-        let values = host_values(out.logits);
-        (loss, values.chunks(2).map(argmax).collect())
+        let loss = out.loss.expect("labels were given");
+        if !with_outputs {
+            return (loss, Vec::new());
+        }
+        (loss, host_values(out.logits).chunks(2).map(argmax).collect())
     }
 
     fn metrics(&self, features: &[Feature], outputs: Vec<usize>, _: Option<&LabelSet>) -> Metrics {
@@ -154,6 +156,9 @@ impl Task for NextSentence {
         out
     }
 
+}
+
+impl Predict for NextSentence {
     type Input = Encoding;
 
     fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
@@ -189,28 +194,15 @@ impl NextSentence {
             label: Some(self.label_column.clone()),
             regression: false,
         };
-        let data = &context.config.data;
-        let read = read_text_examples(path, data.format_of(path)?, &columns, data.on_bad_row)?;
-        let mut rows = Vec::new();
+        let read = read_rows(context, path, &columns)?;
         let mut skipped = read.skipped;
-        for row in read.rows {
-            match label_of(&row) {
-                Ok(_) => rows.push(row),
-                Err(message) if data.on_bad_row == bert_data::readers::OnBadRow::Skip => {
-                    skipped.push(BadRow {
-                        line: row.line,
-                        message,
-                    })
-                }
-                Err(message) => {
-                    return Err(TrainError::Row {
-                        path: path.to_path_buf(),
-                        line: row.line,
-                        message,
-                    })
-                }
-            }
-        }
+        let on_bad_row = context.config.data.on_bad_row;
+        let mut rows = keep_good_rows(read.rows, path, on_bad_row, &mut skipped, |row| {
+            label_of(row).map(|_| ()).map_err(|message| BadRow {
+                line: row.line,
+                message,
+            })
+        })?;
         rows.truncate(limit.unwrap_or(usize::MAX));
         Ok((rows, skipped))
     }
@@ -228,25 +220,14 @@ fn label_of(row: &TextExample) -> Result<usize, String> {
 }
 
 fn feature(context: &LoadContext, row: TextExample, path: &Path) -> Result<Feature, TrainError> {
-    let truncation = Some(Truncation {
-        max_length: context.config.data.max_seq_length,
-        strategy: TruncationStrategy::LongestFirst,
-    });
-    let error = |message: String| TrainError::Row {
+    let label = label_of(&row).map_err(|message| TrainError::Row {
         path: path.to_path_buf(),
         line: row.line,
         message,
-    };
-    let encoding = context
-        .tokenizer
-        .encode(&row.text, row.text_pair.as_deref(), truncation)
-        .map_err(|e| error(e.to_string()))?;
+    })?;
     Ok(Feature {
-        row: Row {
-            ids: encoding.ids,
-            type_ids: encoding.type_ids,
-        },
-        label: label_of(&row).map_err(error)?,
+        row: encode_row(context, &row, path)?,
+        label,
     })
 }
 

@@ -27,7 +27,7 @@ use bert_model::{
 
 use super::masked_lm::{int_values, mask_block, mlm_probability_problems, padded_labels, Block};
 use super::inference::{fields, host, rows_of, Fields, Inference};
-use super::{load_splits, LoadContext, Task, TaskData};
+use super::{load_splits, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -187,17 +187,19 @@ impl Task for Pretraining {
         }
     }
 
-    fn loss(&self, model: &BertForPreTraining, batch: &Batch) -> Tensor<1> {
-        let labels = (batch.labels.clone(), batch.next.clone());
-        let options = OutputOptions::skipping_padding();
-        model.forward_labelled(&batch.input, labels, options).loss
-    }
-
-    fn predict(&self, model: &BertForPreTraining, batch: &Batch) -> (f64, Vec<Output>) {
+    fn forward(
+        &self,
+        model: &BertForPreTraining,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<Output>) {
         let labels = (batch.labels.clone(), batch.next.clone());
         let options = OutputOptions::skipping_padding();
         let out = model.forward_labelled(&batch.input, labels, options);
-        let loss = out.loss.into_scalar::<f32>() as f64;
+        if !with_outputs {
+            return (out.loss, Vec::new());
+        }
+        let loss = out.loss;
         (loss, outputs(out.lm, out.seq_relationship_logits, batch))
     }
 
@@ -216,6 +218,9 @@ impl Task for Pretraining {
         out
     }
 
+}
+
+impl Predict for Pretraining {
     type Input = Encoding;
 
     fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {

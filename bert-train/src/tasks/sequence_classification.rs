@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bert_data::batch::{LabelSet, Row};
-use bert_data::readers::{read_text_examples, Format, LabelValue, TextColumns, TextExample};
+use bert_data::readers::{read_text_examples, Read, Format, LabelValue, TextColumns, TextExample};
 use bert_data::{Encoding, Truncation, TruncationStrategy};
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
@@ -14,7 +14,7 @@ use bert_model::{
 };
 
 use super::inference::{fields, host, sigmoid, softmax, Fields, Inference};
-use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
+use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Predict, Task, TaskData};
 use crate::config::read::label_names;
 use crate::config::Validate;
 use crate::metrics::{self, Metrics};
@@ -243,22 +243,18 @@ impl Task for SequenceClassification {
         Batch { input, labels }
     }
 
-    fn loss(&self, model: &BertForSequenceClassification, batch: &Batch) -> Tensor<1> {
-        let out = model.forward(
-            &batch.input,
-            Some(batch.labels.clone()),
-            OutputOptions::skipping_padding(),
-        );
-        out.loss.expect("labels were given")
-    }
-
-    fn predict(&self, model: &BertForSequenceClassification, batch: &Batch) -> (f64, Vec<Output>) {
-        let out = model.forward(
-            &batch.input,
-            Some(batch.labels.clone()),
-            OutputOptions::skipping_padding(),
-        );
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+    fn forward(
+        &self,
+        model: &BertForSequenceClassification,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<Output>) {
+        let labels = Some(batch.labels.clone());
+        let out = model.forward(&batch.input, labels, OutputOptions::skipping_padding());
+        let loss = out.loss.expect("labels were given");
+        if !with_outputs {
+            return (loss, Vec::new());
+        }
         let [_, n] = out.logits.dims();
         let values = host_values(out.logits);
         let outputs = if self.regression {
@@ -298,6 +294,9 @@ impl Task for SequenceClassification {
         }
     }
 
+}
+
+impl Predict for SequenceClassification {
     type Input = Encoding;
 
     fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Encoding, String> {
@@ -333,9 +332,7 @@ impl SequenceClassification {
             label: Some(self.label_column.clone()),
             regression: self.regression,
         };
-        let data = &context.config.data;
-        let format = data.format_of(path)?;
-        let read = read_text_examples(path, format, &columns, data.on_bad_row)?;
+        let read = read_rows(context, path, &columns)?;
         let rows = read.rows.into_iter().take(limit.unwrap_or(usize::MAX));
         Ok((rows.collect(), read.skipped))
     }
@@ -348,20 +345,13 @@ impl SequenceClassification {
         split: &str,
         path: &Path,
     ) -> Result<Feature, TrainError> {
-        let truncation = Some(Truncation {
-            max_length: context.config.data.max_seq_length,
-            strategy: TruncationStrategy::LongestFirst,
-        });
         let line = example.line;
         let row_error = |message: String| TrainError::Row {
             path: path.to_path_buf(),
             line,
             message,
         };
-        let encoding = context
-            .tokenizer
-            .encode(&example.text, example.text_pair.as_deref(), truncation)
-            .map_err(|e| row_error(e.to_string()))?;
+        let row = encode_row(context, &example, path)?;
         let target = match (example.label, labels) {
             (Some(LabelValue::Score(s)), None) => Target::Score(s),
             (Some(LabelValue::Class(c)), Some(set)) => match set.id(&c) {
@@ -371,15 +361,45 @@ impl SequenceClassification {
             (None, _) => return Err(row_error("missing label".into())),
             (Some(other), _) => return Err(row_error(format!("unexpected label {other:?}"))),
         };
-        Ok(Feature {
-            row: Row {
-                ids: encoding.ids,
-                type_ids: encoding.type_ids,
-            },
-            target,
-            line,
-        })
+        Ok(Feature { row, target, line })
     }
+}
+
+/// Reads the text rows of `path` with `columns` (in the run's format and bad-row rule); also
+/// next-sentence's reader.
+pub fn read_rows(
+    context: &LoadContext,
+    path: &Path,
+    columns: &TextColumns,
+) -> Result<Read<TextExample>, TrainError> {
+    let data = &context.config.data;
+    let format = data.format_of(path)?;
+    Ok(read_text_examples(path, format, columns, data.on_bad_row)?)
+}
+
+/// The text (and pair) of a row as model input, cut longest-first to `data.max_seq_length`;
+/// also next-sentence's encoder.
+pub fn encode_row(
+    context: &LoadContext,
+    example: &TextExample,
+    path: &Path,
+) -> Result<Row, TrainError> {
+    let truncation = Some(Truncation {
+        max_length: context.config.data.max_seq_length,
+        strategy: TruncationStrategy::LongestFirst,
+    });
+    let encoding = context
+        .tokenizer
+        .encode(&example.text, example.text_pair.as_deref(), truncation)
+        .map_err(|e| TrainError::Row {
+            path: path.to_path_buf(),
+            line: example.line,
+            message: e.to_string(),
+        })?;
+    Ok(Row {
+        ids: encoding.ids,
+        type_ids: encoding.type_ids,
+    })
 }
 
 /// What `predict` writes for one row: the logits and the label with its probability; the score
@@ -431,8 +451,8 @@ mod tests {
         let batch = task.to_device(&host, 0, &device);
         assert_eq!(batch.input.input_ids.dims(), [3, 7]);
         let model = model(&task, &tiny, Some(labels));
-        let (loss, outputs) = task.predict(&model, &batch);
-        assert!(loss.is_finite());
+        let (loss, outputs) = task.forward(&model, &batch, true);
+        assert!(loss.into_scalar::<f32>().is_finite());
         assert_eq!(outputs.len(), 3);
         let scores = task.metrics(features, outputs, Some(labels));
         for name in task.metric_names() {

@@ -14,7 +14,7 @@ use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForTokenClassification, BertInput, OutputOptions};
 
 use super::inference::{fields, host, rows_of, softmax, text_field, Fields, Inference};
-use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Task, TaskData};
+use super::{argmax, copy_rows, load_splits, unknown_label, with_label_set, LoadContext, Predict, Task, TaskData};
 use crate::config::read::label_names;
 use crate::config::Validate;
 use schemars::JsonSchema;
@@ -156,22 +156,18 @@ impl Task for TokenClassification {
         }
     }
 
-    fn loss(&self, model: &BertForTokenClassification, batch: &Batch) -> Tensor<1> {
-        let out = model.forward(
-            &batch.input,
-            Some(batch.tags.clone()),
-            OutputOptions::skipping_padding(),
-        );
-        out.loss.expect("labels were given")
-    }
-
-    fn predict(&self, model: &BertForTokenClassification, batch: &Batch) -> (f64, Vec<Vec<usize>>) {
-        let out = model.forward(
-            &batch.input,
-            Some(batch.tags.clone()),
-            OutputOptions::skipping_padding(),
-        );
-        let loss = out.loss.expect("labels were given").into_scalar::<f32>() as f64;
+    fn forward(
+        &self,
+        model: &BertForTokenClassification,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<Vec<usize>>) {
+        let tags = Some(batch.tags.clone());
+        let out = model.forward(&batch.input, tags, OutputOptions::skipping_padding());
+        let loss = out.loss.expect("labels were given");
+        if !with_outputs {
+            return (loss, Vec::new());
+        }
         let [rows, seq, n] = out.logits.dims();
         let values = host_values(out.logits);
         let tags = (0..rows)
@@ -208,6 +204,9 @@ impl Task for TokenClassification {
         metrics::tagging(&pred, &gold)
     }
 
+}
+
+impl Predict for TokenClassification {
     type Input = Input;
 
     fn read_input(&self, fields: &Fields, inference: &Inference) -> Result<Input, String> {
@@ -422,8 +421,8 @@ mod tests {
         assert_eq!(batch.input.input_ids.dims(), [2, 6]);
         assert_eq!(batch.tags.dims(), [2, 6]);
         let model = model(&task, &tiny, Some(labels));
-        let (loss, outputs) = task.predict(&model, &batch);
-        assert!(loss.is_finite());
+        let (loss, outputs) = task.forward(&model, &batch, true);
+        assert!(loss.into_scalar::<f32>().is_finite());
         assert_eq!(outputs.len(), 2);
 
         // Gold tags as predictions: every entity found.

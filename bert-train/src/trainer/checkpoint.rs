@@ -22,8 +22,8 @@ use burn_train::checkpoint::{
 };
 use burn_train::metric::store::EventStoreClient;
 
-use super::learned::Learned;
 use super::state::TrainerState;
+use super::task_model::TaskModel;
 use crate::export::write_tokenizer;
 use crate::tasks::Task;
 use crate::TrainError;
@@ -183,7 +183,7 @@ fn not_restored(what: &str) -> CheckpointerError {
 pub struct ModelFiles<T: Task> {
     files: Arc<CheckpointFiles>,
     /// A copy of the model to load burn's record into.
-    template: Mutex<Learned<T>>,
+    template: Mutex<TaskModel<T>>,
     config: BertConfig,
     tokenizer: BertTokenizer,
     max_seq_length: usize,
@@ -193,7 +193,7 @@ impl<T: Task> ModelFiles<T> {
     /// Writes models shaped as `template` (any device) with `config` and `tokenizer`.
     pub fn new(
         files: Arc<CheckpointFiles>,
-        template: Learned<T>,
+        template: TaskModel<T>,
         config: BertConfig,
         tokenizer: BertTokenizer,
         max_seq_length: usize,

@@ -17,7 +17,7 @@ use burn_train::renderer::{
 };
 use burn_train::Interrupter;
 
-use super::learned::{EvalOutput, StepOutput};
+use super::task_model::{EvalOutput, StepOutput};
 use crate::metrics::Metrics;
 
 /// One logged training step.

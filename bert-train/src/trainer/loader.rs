@@ -14,7 +14,7 @@ use bert_model::burn::prelude::Device;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 
-use super::learned::{EvalBatch, MicroBatch};
+use super::task_model::{EvalBatch, MicroBatch};
 use crate::tasks::{batch_rng, evaluation_batch, evaluation_batches, Task};
 
 /// Where the next [`DataLoader::iter`] of a [`StepLoader`] starts.
@@ -97,7 +97,7 @@ impl<T: Task> StepLoader<T> {
 }
 
 /// What the loader threads share.
-struct Job<T: Task> {
+struct Gatherer<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
     steps: Vec<Vec<Vec<usize>>>,
@@ -105,7 +105,7 @@ struct Job<T: Task> {
     seeds: Seeds,
 }
 
-impl<T: Task> Job<T> {
+impl<T: Task> Gatherer<T> {
     /// The micro-batches of the `k`-th remaining step.
     fn gather(&self, k: usize) -> Vec<MicroBatch<T::HostBatch>> {
         let step = self.first_step + k;
@@ -139,7 +139,7 @@ pub fn dropout_seed(seed: u64, step: usize, micro: usize) -> u64 {
 /// The micro-batches of an epoch's remaining steps, gathered inline (no workers) or by worker
 /// threads (worker `w` takes steps `w`, `w + workers`, ...), handed out in order.
 pub struct StepIter<T: Task> {
-    job: Arc<Job<T>>,
+    job: Arc<Gatherer<T>>,
     receivers: Vec<mpsc::Receiver<Vec<MicroBatch<T::HostBatch>>>>,
     next_step: usize,
     pending: std::vec::IntoIter<MicroBatch<T::HostBatch>>,
@@ -148,7 +148,7 @@ pub struct StepIter<T: Task> {
 }
 
 impl<T: Task> StepIter<T> {
-    fn spawn(job: Arc<Job<T>>, workers: usize, done_before: usize, total: usize) -> Self {
+    fn spawn(job: Arc<Gatherer<T>>, workers: usize, done_before: usize, total: usize) -> Self {
         let receivers = (0..workers)
             .map(|w| {
                 let (sender, receiver) = mpsc::sync_channel(2);
@@ -230,7 +230,7 @@ impl<T: Task> DataLoader<MicroBatch<T::HostBatch>> for StepLoader<T> {
             };
             now
         };
-        let job = Arc::new(Job {
+        let job = Arc::new(Gatherer {
             task: Arc::clone(&self.task),
             features: Arc::clone(&self.features),
             steps: self.remaining_steps(position),
@@ -366,9 +366,9 @@ impl<T: Task> DataLoader<EvalBatch<T::HostBatch>> for EvalLoader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::file_order;
     use crate::tasks::sequence_classification::SequenceClassification;
     use crate::tasks::testing::tiny;
-    use crate::tasks::file_order;
 
     /// (step, micro-batch, passes, rows, dropout seed, the batch) of each item.
     fn items(loader: &StepLoader<SequenceClassification>) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! Fine-tuning through burn-train's `Learner`: `SupervisedTraining` runs our step-based
-//! strategy ([`strategy`]) over a task's head wrapped as a learner model ([`learned`]), with
+//! strategy ([`strategy`]) over a task's head wrapped as a learner model ([`task_model`]), with
 //! burn's `ModuleOptimizer` (our AdamW rule), an `LrScheduler` with HF's warmup, `DataLoader`s
 //! over the task's features ([`loader`]), burn's checkpointers committed as one set
 //! ([`checkpoint`]), burn's event processor and renderer, and its interrupter.
@@ -12,10 +12,10 @@
 
 pub mod checkpoint;
 pub mod events;
-pub mod learned;
 pub mod loader;
 pub mod state;
 pub mod strategy;
+pub mod task_model;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,15 +45,18 @@ use checkpoint::{
     newest_checkpoint, read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile,
 };
 use events::{format_duration, format_metrics, Reporter, RunEvent, Score, Session};
-use learned::{stable_param_ids, Hooks, Learned};
 use loader::{EvalLoader, Seeds, StepLoader};
 use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
 pub use state::{LogRow, RunSummary, TrainerState};
 use strategy::{Ending, Patience, RunContext, StepStrategy};
+use task_model::{stable_param_ids, StepContext, TaskModel};
 
 /// Runs `bert-train fine-tune` without showing anything: trains, evaluates, checkpoints and
 /// writes the final model.
-pub fn fine_tune(config: &FineTuneConfig<TaskConfig>, resume: bool) -> Result<RunSummary, TrainError> {
+pub fn fine_tune(
+    config: &FineTuneConfig<TaskConfig>,
+    resume: bool,
+) -> Result<RunSummary, TrainError> {
     fine_tune_with(config, resume, Session::quiet())
 }
 
@@ -110,8 +113,8 @@ pub fn fine_tune_task<T: Task>(
         .map(|d| parse_device(d).map(|d| d.autodiff()))
         .collect::<Result<Vec<_>, _>>()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
-    let known = resumed.as_ref().and_then(|_| labels_of(&base));
-    let data = setup.load_data(task, &tokenizer, known)?;
+    let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
+    let data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.
     let main = devices.first().cloned().unwrap_or_default();
     let labels = data.labels.as_ref();
@@ -129,16 +132,16 @@ pub fn fine_tune_task<T: Task>(
     }
     let plan = Plan::new(config, data.train.features.len());
     let state = setup.initial_state(resumed.as_ref(), plan.total_steps)?;
-    let hooks = Hooks {
+    let step = StepContext {
         task: Arc::new(task.clone()),
         pad: loaded.tokenizer.special_ids().pad,
         max_grad_norm: config.training.max_grad_norm as f32,
     };
-    let learned = Learned {
+    let task_model = TaskModel {
         model: loaded.model.clone(),
-        hooks,
+        step,
     };
-    let learner = make_learner(learned.clone(), config, &plan, &state, resumed.as_ref())?;
+    let learner = make_learner(task_model.clone(), config, &plan, &state, resumed.as_ref())?;
     setup.note(format!(
         "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {}",
         config.summary(&task.describe()),
@@ -147,7 +150,7 @@ pub fn fine_tune_task<T: Task>(
         plan.steps_per_epoch,
         plan.schedule.warmup
     ));
-    let context = Arc::new(setup.context(&learned.hooks.task, &plan, &data, files, devices));
+    let context = Arc::new(setup.context(&task_model.step.task, &plan, &data, files, devices));
     let (mut state, model) = launch(
         &context,
         learner,
@@ -171,7 +174,7 @@ pub fn fine_tune_task<T: Task>(
 /// checkpointers; the state and the weights at the end.
 fn launch<T: Task>(
     context: &Arc<RunContext<T>>,
-    learner: Learner<Learned<T>>,
+    learner: Learner<TaskModel<T>>,
     loaded: &Loaded<T::Model>,
     epochs: usize,
     renderer: Box<dyn MetricsRenderer>,
@@ -187,7 +190,7 @@ fn launch<T: Task>(
         loaded.tokenizer.clone(),
         config.data.max_seq_length,
     );
-    let validation: ValidLoader<Learned<T>> = match &context.validation {
+    let validation: ValidLoader<TaskModel<T>> = match &context.validation {
         Some(loader) => loader.clone(),
         None => Arc::new(EvalLoader::new(
             Arc::clone(&context.task),
@@ -252,9 +255,9 @@ fn train_loader<T: Task>(
 
 /// Registers each metric of the task (and the loss) with burn-train's validation metrics.
 fn register_validation_metrics<T: Task>(
-    mut training: SupervisedTraining<Learned<T>>,
+    mut training: SupervisedTraining<TaskModel<T>>,
     task: &T,
-) -> SupervisedTraining<Learned<T>> {
+) -> SupervisedTraining<TaskModel<T>> {
     training = training.metric_valid_numeric(Score::new("loss", false));
     for name in task.metric_names() {
         training = training.metric_valid_numeric(Score::new(name, greater_is_better(name)));
@@ -303,12 +306,12 @@ impl Plan {
 
 /// burn's `Learner` over the model, with AdamW and the schedule, restored from a checkpoint.
 fn make_learner<T: Task>(
-    learned: Learned<T>,
+    task_model: TaskModel<T>,
     config: &FineTuneConfig<TaskConfig>,
     plan: &Plan,
     state: &TrainerState,
     resumed: Option<&(usize, PathBuf)>,
-) -> Result<Learner<Learned<T>>, TrainError> {
+) -> Result<Learner<TaskModel<T>>, TrainError> {
     let t = &config.training;
     let optim = ModuleOptimizer::from(AdamW {
         beta1: t.adam_beta1,
@@ -320,7 +323,7 @@ fn make_learner<T: Task>(
         schedule: plan.schedule,
         taken: state.step,
     };
-    let mut learner = Learner::new(learned, optim, scheduler);
+    let mut learner = Learner::new(task_model, optim, scheduler);
     if let Some((_, dir)) = resumed {
         let (optimizer, schedule) = read_records(dir)?;
         learner.load_optim(optimizer);
@@ -395,12 +398,12 @@ impl Setup<'_> {
         &self,
         task: &T,
         tokenizer: &BertTokenizer,
-        known: Option<LabelSet>,
+        trained_labels: Option<LabelSet>,
     ) -> Result<TaskData<T::Feature>, TrainError> {
         let data = task.load(&LoadContext {
             config: self.config,
             tokenizer,
-            known,
+            trained_labels,
             with_train: true,
         })?;
         let splits = std::iter::once(&data.train)
@@ -721,7 +724,7 @@ fn evaluate_dir_task<T: Task>(
     let data = task.load(&LoadContext {
         config,
         tokenizer: &tokenizer,
-        known: labels_of(&base),
+        trained_labels: labels_of(&base),
         with_train: false,
     })?;
     let chosen = match split {

@@ -29,9 +29,9 @@ use burn_train::{
 
 use super::checkpoint::CheckpointFiles;
 use super::events::{Reporter, RunEvent, StepReport};
-use super::learned::{EvalOutput, Learned, MicroBatch, StepOutput};
 use super::loader::{EvalLoader, Position, StepLoader};
 use super::state::{write_metrics_csv, LogRow, TrainerState};
+use super::task_model::{EvalOutput, MicroBatch, StepOutput, TaskModel};
 use crate::config::FineTuneConfig;
 use crate::metrics::Metrics;
 use crate::tasks::{file_order, split_metrics, Task, TaskConfig};
@@ -100,7 +100,8 @@ impl<T: Task> RunContext<T> {
 /// ended.
 pub struct StepStrategy<T: Task> {
     context: Arc<RunContext<T>>,
-    slot: Mutex<(TrainerState, Option<Result<Ending, TrainError>>)>,
+    /// The state (the start, then the end) and how the loop ended.
+    end: Mutex<(TrainerState, Option<Result<Ending, TrainError>>)>,
 }
 
 impl<T: Task> StepStrategy<T> {
@@ -108,31 +109,31 @@ impl<T: Task> StepStrategy<T> {
     pub fn new(context: Arc<RunContext<T>>, state: TrainerState) -> Self {
         StepStrategy {
             context,
-            slot: Mutex::new((state, None)),
+            end: Mutex::new((state, None)),
         }
     }
 
     /// The state at the end and how the loop ended (after `launch`).
     pub fn take(&self) -> (TrainerState, Result<Ending, TrainError>) {
-        let mut slot = self.slot.lock().expect("strategy state");
-        let outcome = slot
+        let mut end = self.end.lock().expect("strategy state");
+        let outcome = end
             .1
             .take()
             .unwrap_or_else(|| Err(TrainError::Run("the training strategy did not run".into())));
-        (slot.0.clone(), outcome)
+        (end.0.clone(), outcome)
     }
 }
 
-impl<T: Task> SupervisedLearningStrategy<Learned<T>> for StepStrategy<T> {
+impl<T: Task> SupervisedLearningStrategy<TaskModel<T>> for StepStrategy<T> {
     fn fit(
         &self,
-        mut components: TrainingComponents<Learned<T>>,
-        mut learner: Learner<Learned<T>>,
-        _train: TrainLoader<Learned<T>>,
-        _valid: ValidLoader<Learned<T>>,
+        mut components: TrainingComponents<TaskModel<T>>,
+        mut learner: Learner<TaskModel<T>>,
+        _train: TrainLoader<TaskModel<T>>,
+        _valid: ValidLoader<TaskModel<T>>,
         _starting_epoch: usize,
-    ) -> (Learned<T>, SupervisedTrainingEventProcessor<Learned<T>>) {
-        let mut state = self.slot.lock().expect("strategy state").0.clone();
+    ) -> (TaskModel<T>, SupervisedTrainingEventProcessor<TaskModel<T>>) {
+        let mut state = self.end.lock().expect("strategy state").0.clone();
         let devices = &self.context.devices;
         let outcome = StepLoop {
             workers: (devices.len() > 1).then(|| MultiDevicesTrainStep::new(devices)),
@@ -145,7 +146,7 @@ impl<T: Task> SupervisedLearningStrategy<Learned<T>> for StepStrategy<T> {
             stop: None,
         }
         .run();
-        *self.slot.lock().expect("strategy state") = (state, Some(outcome));
+        *self.end.lock().expect("strategy state") = (state, Some(outcome));
         (learner.model(), components.event_processor)
     }
 }
@@ -181,9 +182,9 @@ impl Clock {
 struct StepLoop<'a, T: Task> {
     ctx: &'a RunContext<T>,
     /// burn-train's workers, one per device, when there are several.
-    workers: Option<MultiDevicesTrainStep<Learned<T>>>,
-    c: &'a mut TrainingComponents<Learned<T>>,
-    learner: &'a mut Learner<Learned<T>>,
+    workers: Option<MultiDevicesTrainStep<TaskModel<T>>>,
+    c: &'a mut TrainingComponents<TaskModel<T>>,
+    learner: &'a mut Learner<TaskModel<T>>,
     state: &'a mut TrainerState,
     clock: Clock,
     last_lr: f64,
@@ -290,7 +291,7 @@ impl<T: Task> StepLoop<'_, T> {
     /// already divided by their number, so the sum is the mean).
     fn forward_backward_on(
         &self,
-        workers: &MultiDevicesTrainStep<Learned<T>>,
+        workers: &MultiDevicesTrainStep<TaskModel<T>>,
         micro: Vec<MicroBatch<T::HostBatch>>,
     ) -> Result<(StepOutput, GradientsParams), TrainError> {
         let main = &self.ctx.devices[0];
@@ -554,7 +555,7 @@ fn next_step<H>(
 /// The summed loss (mean per batch times its rows) and the outputs of every evaluation batch, in
 /// the loader's batch order ([`file_order`] puts them back in file order).
 pub fn evaluate_batches<T: Task>(
-    model: &Learned<T>,
+    model: &TaskModel<T>,
     loader: &EvalLoader<T>,
 ) -> Result<(f64, Vec<T::Output>), TrainError> {
     let mut loss = 0.0;

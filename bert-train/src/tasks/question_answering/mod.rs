@@ -11,14 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bert_data::batch::LabelSet;
-use bert_data::readers::{read_qa_examples, BadRow, Format, OnBadRow, QaExample};
+use bert_data::readers::{read_qa_examples, BadRow, Format, QaExample};
 use bert_data::WindowOptions;
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{host_values, BertConfig, BertForQuestionAnswering, BertInput, OutputOptions};
 
 use super::inference::{fields, text_field, Fields, Inference};
-use super::{load_splits, LoadContext, Task, TaskData};
+use super::{keep_good_rows, load_splits, LoadContext, Predict, Task, TaskData};
 use crate::config::{ConfigError, Validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -218,16 +218,18 @@ impl Task for QuestionAnswering {
         }
     }
 
-    fn loss(&self, model: &BertForQuestionAnswering, batch: &Batch) -> Tensor<1> {
+    fn forward(
+        &self,
+        model: &BertForQuestionAnswering,
+        batch: &Batch,
+        with_outputs: bool,
+    ) -> (Tensor<1>, Vec<Logits>) {
         let positions = Some((batch.starts.clone(), batch.ends.clone()));
         let out = model.forward(&batch.input, positions, OutputOptions::default());
-        out.loss.expect("positions were given")
-    }
-
-    fn predict(&self, model: &BertForQuestionAnswering, batch: &Batch) -> (f64, Vec<Logits>) {
-        let positions = Some((batch.starts.clone(), batch.ends.clone()));
-        let out = model.forward(&batch.input, positions, OutputOptions::default());
-        let loss = out.loss.expect("positions were given").into_scalar::<f32>() as f64;
+        let loss = out.loss.expect("positions were given");
+        if !with_outputs {
+            return (loss, Vec::new());
+        }
         (loss, split_logits(out.start_logits, out.end_logits, &batch.lengths))
     }
 
@@ -246,6 +248,9 @@ impl Task for QuestionAnswering {
         squad_metrics(&questions, version)
     }
 
+}
+
+impl Predict for QuestionAnswering {
     /// The windows of one question over its context.
     type Input = Vec<Window>;
 
@@ -350,31 +355,21 @@ impl QuestionAnswering {
         data.format_of(path)?;
         let read = read_qa_examples(path, data.on_bad_row)?;
         let mut skipped = read.skipped;
-        let mut rows = Vec::new();
-        for row in read.rows {
-            if !row.answers.is_empty() || self.answers.version_2_with_negative {
-                rows.push(row);
-                continue;
+        let version_2 = self.answers.version_2_with_negative;
+        let mut rows = keep_good_rows(read.rows, path, data.on_bad_row, &mut skipped, |row| {
+            if !row.answers.is_empty() || version_2 {
+                return Ok(());
             }
             let message = format!(
                 "question {:?} has no answer; set `data.version_2_with_negative = true` for \
                  SQuAD v2 data",
                 row.id
             );
-            match data.on_bad_row {
-                OnBadRow::Error => {
-                    return Err(TrainError::Row {
-                        path: path.to_path_buf(),
-                        line: row.line,
-                        message,
-                    })
-                }
-                OnBadRow::Skip => skipped.push(BadRow {
-                    line: row.line,
-                    message,
-                }),
-            }
-        }
+            Err(BadRow {
+                line: row.line,
+                message,
+            })
+        })?;
         rows.truncate(limit.unwrap_or(usize::MAX));
         Ok((rows, skipped))
     }
@@ -447,8 +442,8 @@ mod tests {
         let host = task.gather(windows, &indices, &mut SplitMix64(0));
         let batch = task.to_device(&host, 0, &device);
         let model = model(&task, &tiny, None);
-        let (loss, logits) = task.predict(&model, &batch);
-        assert!(loss.is_finite());
+        let (loss, logits) = task.forward(&model, &batch, true);
+        assert!(loss.into_scalar::<f32>().is_finite());
         assert_eq!(logits.len(), windows.len());
         assert_eq!(logits[2].0.len(), windows[2].ids.len());
 

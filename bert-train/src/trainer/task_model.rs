@@ -1,4 +1,4 @@
-//! A task's head as burn-train's `Learner` sees it: [`Learned`] wraps the head of a [`Task`] and
+//! A task's head as burn-train's `Learner` sees it: [`TaskModel`] wraps the head of a [`Task`] and
 //! implements `TrainStep` (forward and backward of one micro-batch, the loss scaled for
 //! averaging accumulation; the update clipped by global norm) and `InferenceStep` (loss and
 //! outputs of an evaluation batch).
@@ -17,17 +17,17 @@ use crate::tasks::Task;
 
 /// The head of a task with what its steps need besides the weights.
 #[derive(Module, Debug)]
-pub struct Learned<T: Task> {
+pub struct TaskModel<T: Task> {
     /// The head (`BertForSequenceClassification`, ...).
     pub model: T::Model,
     /// The task and the step settings.
     #[module(skip)]
-    pub hooks: Hooks<T>,
+    pub step: StepContext<T>,
 }
 
 /// What a step needs besides the weights.
 #[derive(Debug, Clone)]
-pub struct Hooks<T> {
+pub struct StepContext<T> {
     /// The task (batches to device, loss, outputs).
     pub task: Arc<T>,
     /// The tokenizer's padding id.
@@ -96,23 +96,23 @@ impl<O: Send> ItemLazy for EvalOutput<O> {
     }
 }
 
-impl<T: Task> Learned<T> {
+impl<T: Task> TaskModel<T> {
     /// The device of the weights.
     fn device(&self) -> bert_model::burn::prelude::Device {
         self.model.devices().into_iter().next().unwrap_or_default()
     }
 }
 
-impl<T: Task> TrainStep for Learned<T> {
+impl<T: Task> TrainStep for TaskModel<T> {
     type Input = MicroBatch<T::HostBatch>;
     type Output = StepOutput;
 
     fn step(&self, item: MicroBatch<T::HostBatch>) -> TrainOutput<StepOutput> {
         let device = self.device();
         device.seed(item.dropout_seed);
-        let task = &self.hooks.task;
-        let batch = task.to_device(&item.host, self.hooks.pad, &device);
-        let loss = task.loss(&self.model, &batch);
+        let task = &self.step.task;
+        let batch = task.to_device(&item.host, self.step.pad, &device);
+        let (loss, _) = task.forward(&self.model, &batch, false);
         let parts = item.parts.max(1) as f64;
         let value = loss.clone().into_scalar::<f32>() as f64 / parts;
         let grads = loss.div_scalar(parts).backward();
@@ -130,24 +130,24 @@ impl<T: Task> TrainStep for Learned<T> {
         lr: ModuleLearningRate,
         mut grads: GradientsParams,
     ) -> Self {
-        if self.hooks.max_grad_norm > 0.0 {
-            clip_grad_norm(&self, &mut grads, self.hooks.max_grad_norm);
+        if self.step.max_grad_norm > 0.0 {
+            clip_grad_norm(&self, &mut grads, self.step.max_grad_norm);
         }
         optim.step(lr, self, grads)
     }
 }
 
-impl<T: Task> InferenceStep for Learned<T> {
+impl<T: Task> InferenceStep for TaskModel<T> {
     type Input = EvalBatch<T::HostBatch>;
     type Output = EvalOutput<T::Output>;
 
     fn step(&self, item: EvalBatch<T::HostBatch>) -> EvalOutput<T::Output> {
         let device = self.device();
-        let task = &self.hooks.task;
-        let batch = task.to_device(&item.host, self.hooks.pad, &device);
-        let (loss, outputs) = task.predict(&self.model, &batch);
+        let task = &self.step.task;
+        let batch = task.to_device(&item.host, self.step.pad, &device);
+        let (loss, outputs) = task.forward(&self.model, &batch, true);
         EvalOutput {
-            loss,
+            loss: loss.into_scalar::<f32>() as f64,
             rows: item.rows,
             outputs,
             scores: Metrics::new(),
