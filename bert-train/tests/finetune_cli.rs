@@ -109,6 +109,45 @@ fn config_mistakes_are_reported_together() {
 }
 
 #[test]
+fn lengths_past_the_model_and_untrained_heads_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("train.csv"),
+        "text,label
+a fine film,pos
+awful,neg
+",
+    )
+    .unwrap();
+    let vocab = minilm().join("vocab.txt");
+    let config = format!(
+        "task = \"sequence-classification\"\noutput_dir = \"out\"\n{}[data]\n\
+         train = \"train.csv\"\nvalidation = \"train.csv\"\nmax_seq_length = 600\n\
+         [training]\nmax_steps = 1\n",
+        tiny_model_table(&vocab)
+    );
+    std::fs::write(d.join("long.toml"), &config).unwrap();
+    let t = failed(bert_train(d, &["fine-tune", "--config", "long.toml"]));
+    assert!(
+        t.contains("`data.max_seq_length` (600) exceeds the model's max_position_embeddings (128)"),
+        "{t}"
+    );
+    // all-MiniLM-L6-v2 is a bare encoder: evaluating it as a classifier would score a random
+    // head.
+    std::fs::write(d.join("ok.toml"), config.replace("600", "64")).unwrap();
+    let model = minilm().display().to_string();
+    let t = failed(bert_train(
+        d,
+        &["evaluate", "--model", &model, "--config", "ok.toml"],
+    ));
+    assert!(
+        t.contains("not a fine-tuned sequence-classification"),
+        "{t}"
+    );
+}
+
+#[test]
 fn bad_rows_stop_or_are_skipped_and_unseen_labels_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -113,6 +113,7 @@ pub fn fine_tune_task<T: Task>(
         .map(|d| parse_device(d).map(|d| d.autodiff()))
         .collect::<Result<Vec<_>, _>>()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
+    check_length(config, &base)?;
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
     let data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.
@@ -700,6 +701,18 @@ fn build_model<T: Task>(
     })
 }
 
+/// Refuses a `data.max_seq_length` longer than the model's position embeddings, before any
+/// work starts (a longer row would index past them).
+fn check_length(config: &FineTuneConfig<TaskConfig>, model: &BertConfig) -> Result<(), TrainError> {
+    let (length, limit) = (config.data.max_seq_length, model.max_position_embeddings);
+    if length <= limit {
+        return Ok(());
+    }
+    Err(TrainError::Run(format!(
+        "`data.max_seq_length` ({length}) exceeds the model's max_position_embeddings ({limit})"
+    )))
+}
+
 /// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
 /// `test`): the same numbers a run logs.
 pub fn evaluate_dir(
@@ -721,6 +734,7 @@ fn evaluate_dir_task<T: Task>(
     let tokenizer = load_tokenizer(model_dir)?;
     let base = BertConfig::from_file(model_dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;
+    check_length(config, &base)?;
     let data = task.load(&LoadContext {
         config,
         tokenizer: &tokenizer,
@@ -750,6 +764,13 @@ fn evaluate_dir_task<T: Task>(
         data.labels.as_ref(),
         &device,
     )?;
+    if let Some(note) = &loaded.note {
+        return Err(TrainError::Run(format!(
+            "{}: not a fine-tuned {} ({note}); evaluate a run's model/ or a checkpoint",
+            model_dir.display(),
+            T::NAME,
+        )));
+    }
     let pad = loaded.tokenizer.special_ids().pad;
     Ok(evaluate(
         task,
