@@ -153,6 +153,12 @@ impl Embedder {
         config.pooling = overrides.pooling.unwrap_or(config.pooling);
         config.normalize = overrides.normalize.unwrap_or(config.normalize);
         let positions = loaded.config.max_position_embeddings;
+        if let Some(n) = overrides.max_seq_length.filter(|&n| n > positions) {
+            return Err(TrainError::Run(format!(
+                "the maximum sequence length {n} exceeds the model's max_position_embeddings \
+                 ({positions})"
+            )));
+        }
         let max_len = overrides
             .max_seq_length
             .or(config.max_seq_length)

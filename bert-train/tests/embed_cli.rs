@@ -112,6 +112,15 @@ fn bad_input_names_the_line_and_writes_nothing() {
     );
     assert!(!d.join("out.jsonl").exists());
     let mut args = base.to_vec();
+    args.extend(["--max-seq-length", "9999"]);
+    let out = embed(d, &args);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("9999 exceeds the model's max_position_embeddings (512)"),
+        "{}",
+        text(&out)
+    );
+    let mut args = base.to_vec();
     args.extend(["--pooling", "median"]);
     let out = embed(d, &args);
     assert!(!out.status.success());

@@ -339,6 +339,36 @@ fn bad_lines_name_the_line_and_write_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cuda") && err.contains("feature"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_bert-train"))
+        .args(["predict", "--model", "model", "--input", "in.jsonl"])
+        .args(["--output", "no-such-folder/out.jsonl"])
+        .current_dir(run.path(""))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the folder no-such-folder does not exist"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("predicted"),
+        "the check comes before the work: {err}"
+    );
+    let qa = Run::with_model("question_answering");
+    qa.input(&[r#"{"question": "the cat", "context": "the dog sat"}"#]);
+    let out = qa.predict(
+        "model",
+        &[
+            "--version-2-with-negative",
+            "--null-score-diff-threshold",
+            "NaN",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`data.null_score_diff_threshold`: must be a finite number"),
+        "{err}"
+    );
     let out = run.predict("no-such-model-anywhere", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));

@@ -11,7 +11,7 @@ use bert_train::embed::{Embedder, Pooling, SentenceOverrides};
 use clap::Args;
 use serde_json::{Map, Value};
 
-use super::io::write_atomically;
+use super::io::{check_output, write_atomically};
 
 /// Arguments of `bert-train embed`.
 #[derive(Args, Debug)]
@@ -52,6 +52,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     if matches!(args.max_seq_length, Some(n) if n < 2) {
         bail!("--max-seq-length must be at least 2 ([CLS] and [SEP])");
     }
+    check_output(&args.output)?;
     let device = parse_device(&args.device)?;
     let overrides = SentenceOverrides {
         pooling: args.pooling,

@@ -4,8 +4,25 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tempfile::NamedTempFile;
+
+/// Fails unless `path` can be written once the work is done: its folder exists. Checked before
+/// any work, so that a long run does not end in an error it could have given at once.
+pub fn check_output(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
 
 /// Writes a file atomically: `write` fills a temporary file beside `path`, which replaces `path`
 /// only once everything was written and flushed. On any error `path` is left as it was (absent,

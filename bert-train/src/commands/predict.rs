@@ -10,7 +10,7 @@ use bert_model::parse_device;
 use bert_train::predict::{predict, PredictOptions};
 use clap::Args;
 
-use super::io::write_atomically;
+use super::io::{check_output, write_atomically};
 
 /// Arguments of `bert-train predict`.
 #[derive(Args, Debug)]
@@ -80,6 +80,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     if qa.max_answer_length == 0 || qa.n_best_size == 0 || qa.max_query_length == 0 {
         bail!("--max-answer-length, --n-best-size and --max-query-length must be at least 1");
     }
+    check_output(&args.output)?;
     let device = parse_device(&args.device)?;
     let mut data = toml::Table::new();
     let mut count = |key: &str, value: usize| data.insert(key.into(), (value as i64).into());

@@ -77,11 +77,15 @@ impl Validate for Config {
             ("max_answer_length", d.max_answer_length),
             ("n_best_size", d.n_best_size),
         ];
-        counts
+        let mut problems: Vec<String> = counts
             .iter()
             .filter(|(_, value)| *value == 0)
             .map(|(key, _)| format!("`data.{key}`: must be at least 1"))
-            .collect()
+            .collect();
+        if !d.null_score_diff_threshold.is_finite() {
+            problems.push("`data.null_score_diff_threshold`: must be a finite number".into());
+        }
+        problems
     }
 }
 
