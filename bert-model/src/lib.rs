@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod config;
 pub mod device;
 pub mod dropout;

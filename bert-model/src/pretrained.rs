@@ -283,13 +283,7 @@ pub fn write_text_atomically(path: &Path, text: &str) -> Result<(), PretrainedEr
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(error)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(error)?;
-    tmp.as_file().sync_all().map_err(error)?;
-    crate::weights::readable_by_all(tmp.as_file()).map_err(error)?;
-    tmp.persist(path).map_err(|e| error(e.error))?;
-    Ok(())
+    crate::atomic::write_atomically(path, text.as_bytes()).map_err(error)
 }
 
 #[cfg(test)]

@@ -25,6 +25,15 @@ pub enum WeightsError {
         #[source]
         source: io::Error,
     },
+    /// A file could not be written (a full disk, no permission).
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// A file is not a valid checkpoint of the format its name says.
     #[error("{path} is not a valid {format} file: {message}")]
     Format {
@@ -409,10 +418,6 @@ pub fn write_safetensors(
     tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<(), WeightsError> {
-    let io_error = |source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, (shape, values))| {
@@ -436,24 +441,10 @@ pub fn write_safetensors(
             format: "safetensors",
             message: e.to_string(),
         })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    io::Write::write_all(&mut tmp, &serialized).map_err(io_error)?;
-    tmp.as_file().sync_all().map_err(io_error)?;
-    readable_by_all(tmp.as_file()).map_err(io_error)?;
-    tmp.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
-}
-
-/// Gives a file the usual 0644 mode (temporary files start as 0600).
-pub(crate) fn readable_by_all(file: &File) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    let _ = file;
-    Ok(())
+    crate::atomic::write_atomically(path, &serialized).map_err(|source| WeightsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use bert_model::burn::prelude::{Device, Int, Tensor};
 use bert_model::{from_pretrained, host_values, BertInput, BertModel, OutputOptions};
 use serde_json::Value;
 
+use crate::model_parts::check_vocab;
 use crate::TrainError;
 
 /// How token states become one vector.
@@ -149,6 +150,7 @@ impl Embedder {
         let dir: PathBuf = bert_model::resolve_model_dir(name_or_path)?;
         let loaded = from_pretrained::<BertModel>(&dir.to_string_lossy(), device, 0)?;
         let tokenizer = BertTokenizer::from_dir(&dir, &TokenizerOverrides::default())?;
+        check_vocab(&tokenizer, &loaded.config, &dir)?;
         let mut config = SentenceConfig::from_dir(&dir)?;
         config.pooling = overrides.pooling.unwrap_or(config.pooling);
         config.normalize = overrides.normalize.unwrap_or(config.normalize);

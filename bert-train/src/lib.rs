@@ -36,6 +36,7 @@ pub mod config;
 pub mod embed;
 pub mod export;
 pub mod metrics;
+pub mod model_parts;
 pub mod optim;
 pub mod plot;
 pub mod predict;
@@ -46,7 +47,7 @@ use std::path::PathBuf;
 pub use config::FineTuneConfig;
 pub use tasks::TaskConfig;
 pub use trainer::events::{Reporter, RunEvent, Session};
-pub use trainer::{fine_tune, fine_tune_with, RunSummary};
+pub use trainer::{fine_tune, fine_tune_with, RunSummary, Start};
 
 /// Anything that stops a run: bad configuration, bad data, a model that does not load, a
 /// checkpoint that cannot be written.
@@ -84,12 +85,24 @@ pub enum TrainError {
     #[error(transparent)]
     Device(#[from] bert_model::DeviceError),
     /// Reading or writing a run's files.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not repeated as a source).
+        error: std::io::Error,
+    },
+    /// The run stopped on request (a signal, `q`) after writing a checkpoint.
+    #[error(
+        "stopped at step {step} on request; the checkpoint is in {}, and `--resume` continues \
+         the run",
+        checkpoints.display()
+    )]
+    Stopped {
+        /// The last step taken.
+        step: usize,
+        /// The run's checkpoint folder.
+        checkpoints: PathBuf,
     },
     /// A checkpoint or run directory that cannot be used.
     #[error("{0}")]
@@ -108,6 +121,21 @@ impl TrainError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
         let path = path.into();
-        move |source| TrainError::Io { path, source }
+        move |error| TrainError::Io { path, error }
     }
+}
+
+/// An error and its causes, as one line (`cannot write X: No space left on device`), for
+/// messages that carry it as text.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+        cause = e.source();
+    }
+    line
 }

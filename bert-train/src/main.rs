@@ -48,11 +48,21 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::fine_tune::evaluate(&args),
         Command::Export(args) => commands::fine_tune::export(&args),
     };
+    let stopped = matches!(
+        result.as_ref().map_err(|e| e.downcast_ref()),
+        Err(Some(bert_train::TrainError::Stopped { .. }))
+    );
+    let ok = result.is_ok();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) if stopped => eprintln!("{e:#}"),
+        Err(e) => eprintln!("error: {e:#}"),
+        Ok(()) => {}
+    }
+    // A run a signal stopped ends with 128 + its number, as the shell reports such a stop.
+    match (commands::signals::exit_status(), stopped) {
+        (Some(status), _) => ExitCode::from(status),
+        (None, true) => ExitCode::from(130),
+        (None, false) if ok => ExitCode::SUCCESS,
+        (None, false) => ExitCode::FAILURE,
     }
 }

@@ -3,9 +3,10 @@
 //! encoder's outputs) is the one output that belongs to no task.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use bert_data::readers::{json_kind as kind, numbered_lines};
 use bert_data::{BertTokenizer, Encoding, TokenizerOverrides};
 use bert_model::burn::prelude::Device;
 use bert_model::{
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::config::ConfigError;
 use crate::config::TaskKeys;
+use crate::model_parts::check_vocab;
 use crate::tasks::inference::{fields, host, rows_of, Fields, Inference};
 use crate::tasks::{Predict, TaskConfig};
 use crate::TrainError;
@@ -67,6 +69,7 @@ pub fn predict(
     let config = BertConfig::from_file(dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;
     let tokenizer = BertTokenizer::from_dir(&dir, &TokenizerOverrides::default())?;
+    check_vocab(&tokenizer, &config, &dir)?;
     let inference = Inference {
         tokenizer: &tokenizer,
         config: &config,
@@ -75,6 +78,7 @@ pub fn predict(
         batch_size: options.batch_size,
         raw: options.raw,
     };
+    check_stride(options, inference.max_len)?;
     let lines = read_lines(input)?;
     let job = PredictRun {
         dir: &dir,
@@ -104,6 +108,18 @@ pub fn predict(
         })
         .collect();
     Ok(Predictions { lines, notes })
+}
+
+/// Refuses a window stride (`doc_stride`, given by the user) as long as the window: the
+/// windows could not move. A shorter one is cut to half of what a window holds of the context.
+fn check_stride(options: &PredictOptions, max_len: usize) -> Result<(), TrainError> {
+    let stride = options.data.get("doc_stride").and_then(|v| v.as_integer());
+    match stride {
+        Some(stride) if stride >= max_len as i64 => Err(TrainError::Run(format!(
+            "--doc-stride ({stride}) must be less than the window, --max-seq-length ({max_len})"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The task to run: the one named (by name or alias), else the one whose head config.json's
@@ -152,10 +168,10 @@ fn max_len(
 fn read_lines(path: &Path) -> Result<Vec<Line>, TrainError> {
     let file = File::open(path).map_err(TrainError::io(path))?;
     let mut lines = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    for (number, line) in numbered_lines(BufReader::new(file)) {
         let row = |message: String| TrainError::Row {
             path: path.to_path_buf(),
-            line: index + 1,
+            line: number,
             message,
         };
         let line = line.map_err(|e| row(format!("cannot read: {e}")))?;
@@ -163,9 +179,14 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, TrainError> {
             return Err(row("empty line (expected a JSON object)".into()));
         }
         match serde_json::from_str(&line) {
-            Ok(Value::Object(object)) => lines.push((index + 1, object)),
-            Ok(_) => return Err(row("expected a JSON object".into())),
-            Err(e) => return Err(row(format!("not a JSON object: {e}"))),
+            Ok(Value::Object(object)) => lines.push((number, object)),
+            Ok(other) => {
+                return Err(row(format!(
+                    "expected a JSON object, found {}",
+                    kind(&other)
+                )))
+            }
+            Err(e) => return Err(row(format!("not valid JSON: {e}"))),
         }
     }
     Ok(lines)

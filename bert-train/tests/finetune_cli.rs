@@ -6,71 +6,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 mod common;
-use common::minilm;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn data(path: &str) -> PathBuf {
-    let p = repo().join("data").join(path);
-    assert!(
-        p.is_file(),
-        "{} missing (run scripts/fetch-data.sh)",
-        p.display()
-    );
-    p
-}
-
-fn bert_train(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bert-train"))
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output) -> String {
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    t
-}
-
-fn failed(out: Output) -> String {
-    let t = text(&out);
-    assert!(!out.status.success(), "expected a failure:\n{t}");
-    assert!(!t.contains("panicked"), "a panic:\n{t}");
-    t
-}
-
-/// A tiny random BERT (hidden 32, 2 layers) over MiniLM's uncased vocabulary.
-fn tiny_model_table(tokenizer: &Path) -> String {
-    format!(
-        "[model]\ntokenizer = {:?}\n[model.config]\nvocab_size = 30522\nhidden_size = 32\n\
-         num_hidden_layers = 2\nnum_attention_heads = 2\nintermediate_size = 64\n\
-         max_position_embeddings = 128\n",
-        tokenizer.display().to_string()
-    )
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use common::{
+    bert_train, data, failed, minilm, ok, read_json, text, tiny_model_table, tiny_run_config,
+};
 
 #[test]
 fn config_mistakes_are_reported_together() {
@@ -639,87 +583,6 @@ fn pretraining_from_scratch_and_next_sentence_run() {
     assert!((0.0..=1.0).contains(&accuracy), "{eval}");
     let saved = read_json(&d.join("nsp/model/config.json"));
     assert_eq!(saved["architectures"][0], "BertForNextSentencePrediction");
-}
-
-fn tiny_run_config(d: &Path, out: &str, extra: &str) -> PathBuf {
-    let config = format!(
-        "task = \"sequence-classification\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\n\
-         validation = {:?}\ntext_column = \"sentence\"\nmax_seq_length = 48\nmax_train_rows = 160\n\
-         max_eval_rows = 64\n[training]\nepochs = 2\nbatch_size = 8\ngradient_accumulation_steps = 2\n\
-         learning_rate = 1e-3\nwarmup_steps = 3\nweight_decay = 0.01\nlog_every_steps = 2\n\
-         checkpoint_every_steps = 3\nkeep_checkpoints = 2\neval_every_steps = 5\n{extra}",
-        tiny_model_table(&minilm().join("vocab.txt")),
-        data("sentiment/train.csv").display().to_string(),
-        data("sentiment/dev.csv").display().to_string(),
-    );
-    let path = d.join(format!("{out}.toml"));
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-#[test]
-fn kill_9_then_resume_ends_like_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // Three loader threads here, one in the cut run: the data order must not depend on them.
-    let whole = tiny_run_config(d, "whole", "loader_workers = 3\n");
-    ok(bert_train(
-        d,
-        &["fine-tune", "--config", whole.to_str().unwrap()],
-    ));
-    let expected = read_json(&d.join("whole/eval_results.json"));
-    let expected_csv = std::fs::read_to_string(d.join("whole/metrics.csv")).unwrap();
-
-    let cut = tiny_run_config(d, "cut", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bert-train"))
-        .args(["fine-tune", "--config", cut.to_str().unwrap()])
-        .current_dir(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it (SIGKILL) once a mid-run checkpoint exists.
-    let start = Instant::now();
-    let ckpt = d.join("cut/checkpoints/step-6/trainer_state.json");
-    while !ckpt.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // What a kill during a checkpoint write leaves: a temporary directory, and a step directory
-    // without its state file. Neither may be picked.
-    std::fs::create_dir_all(d.join("cut/checkpoints/.tmp-step-99-1")).unwrap();
-    std::fs::create_dir_all(d.join("cut/checkpoints/step-98")).unwrap();
-    let refused = failed(bert_train(
-        d,
-        &["fine-tune", "--config", cut.to_str().unwrap()],
-    ));
-    assert!(refused.contains("--resume"), "{refused}");
-
-    let t = ok(bert_train(
-        d,
-        &["fine-tune", "--config", cut.to_str().unwrap(), "--resume"],
-    ));
-    let resumed_at: usize = t
-        .lines()
-        .find_map(|l| l.strip_prefix("resumed from step "))
-        .unwrap_or_else(|| panic!("no resume line in:\n{t}"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(resumed_at >= 6 && resumed_at % 3 == 0, "{resumed_at}");
-    let got = read_json(&d.join("cut/eval_results.json"));
-    assert_eq!(got, expected, "resumed run ended differently");
-    let got_csv = std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap();
-    assert_eq!(got_csv, expected_csv);
 }
 
 /// A fine-tuned checkpoint committed as a fixture; transformers' logits for its export were

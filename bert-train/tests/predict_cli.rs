@@ -369,6 +369,19 @@ fn bad_lines_name_the_line_and_write_nothing() {
         err.contains("`data.null_score_diff_threshold`: must be a finite number"),
         "{err}"
     );
+    let out = qa.predict("model", &["--max-seq-length", "32", "--doc-stride", "40"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--doc-stride (40) must be less than the window, --max-seq-length (32)"),
+        "{err}"
+    );
+    // An array, and a byte-order mark before the first object.
+    run.input(&["\u{feff}{\"text\": \"the cat\"}", "[1, 2]"]);
+    let err = String::from_utf8_lossy(&run.predict("model", &[]).stderr).to_string();
+    assert!(
+        err.contains("in.jsonl:2: expected a JSON object, found an array"),
+        "{err}"
+    );
     let out = run.predict("no-such-model-anywhere", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));

@@ -130,31 +130,44 @@ fn fails_with(input: &str, expected: &[&str]) {
 fn a_line_that_is_not_json_is_an_error_naming_it() {
     fails_with(
         "{\"text\": \"hello\"}\n{\"text\": \"hello\"}\nnot json\n",
-        &["in.jsonl line 3", "not valid JSON"],
+        &["in.jsonl:3", "not valid JSON"],
     );
 }
 
 #[test]
 fn a_blank_line_is_an_error() {
-    fails_with("{\"text\": \"hello\"}\n\n", &["line 2", "not valid JSON"]);
+    fails_with(
+        "{\"text\": \"hello\"}\n\n",
+        &["in.jsonl:2:", "not valid JSON"],
+    );
 }
 
 #[test]
 fn a_line_without_text_is_an_error_naming_it() {
     fails_with(
         "{\"text\": \"a\"}\n{\"txt\": \"hello\"}\n",
-        &["line 2", "`text` is missing"],
+        &["in.jsonl:2:", "`text` is missing"],
     );
 }
 
 #[test]
 fn wrong_field_types_are_errors() {
-    fails_with("{\"text\": 5}\n", &["line 1", "`text` must be a string"]);
+    fails_with(
+        "{\"text\": 5}\n",
+        &["in.jsonl:1:", "`text` must be a string"],
+    );
     fails_with(
         "{\"text\": \"a\", \"text_pair\": [\"b\"]}\n",
-        &["line 1", "`text_pair` must be a string"],
+        &["in.jsonl:1:", "`text_pair` must be a string"],
     );
-    fails_with("[1, 2]\n", &["line 1", "expected a JSON object"]);
+    fails_with(
+        "[1, 2]\n",
+        &["in.jsonl:1:", "expected a JSON object, found an array"],
+    );
+    fails_with(
+        "\u{feff}{\"text\": \"a\"}\n{\"text\": 1}\n",
+        &["in.jsonl:2:", "`text` must be a string"],
+    );
 }
 
 #[test]
@@ -213,7 +226,7 @@ fn bad_flags_are_usage_errors() {
     let o = d.run(&with_io(&["--vocab", "vocab.txt", "--max-length", "1"]));
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("line 1") && stderr(&o).contains("max_length"),
+        stderr(&o).contains("in.jsonl:1:") && stderr(&o).contains("max_length"),
         "{}",
         stderr(&o)
     );

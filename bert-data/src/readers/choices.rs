@@ -7,7 +7,6 @@
 //! Every row of a file has the same number of choices (the first good row sets it); a row with
 //! another count, or a label outside the choices, is a bad row.
 
-use std::fs::File;
 use std::path::Path;
 
 use serde_json::Value;
@@ -191,8 +190,11 @@ fn read_swag(
     labelled: bool,
     on_bad: OnBadRow,
 ) -> Result<Read<ChoiceExample>, DataError> {
-    let file = File::open(path).map_err(io_error(path))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let lines = super::LineIndex::new(&bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&bytes[..]);
     let header_error = |message: String| DataError::Row {
         path: path.to_path_buf(),
         line: 1,
@@ -229,7 +231,7 @@ fn read_swag(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = lines.line(e.position());
                 handle(
                     path,
                     line,
@@ -240,7 +242,7 @@ fn read_swag(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = lines.line(record.position());
         let get = |at: usize| record.get(at).unwrap_or("").to_string();
         let row = (|| {
             let lead = get(sent2);

@@ -6,16 +6,19 @@
 //! counted and kept in the returned [`BadRow`] list instead of stopping the read.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 mod choices;
+mod lines;
 mod squad;
 mod text;
 
 pub use choices::{read_choice_examples, ChoiceColumns, ChoiceExample};
+pub use lines::numbered_lines;
+use lines::LineIndex;
 pub use squad::{read_qa_examples, Answer, QaExample};
 pub use text::{read_documents, TextDocument};
 
@@ -249,11 +252,12 @@ fn read_delimited(
     columns: &TextColumns,
     on_bad: OnBadRow,
 ) -> Result<Read<TextExample>, DataError> {
-    let file = File::open(path).map_err(io_error(path))?;
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let lines = LineIndex::new(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(if format == Format::Tsv { b'\t' } else { b',' })
         .flexible(true)
-        .from_reader(file);
+        .from_reader(&bytes[..]);
     let row_error = |line: usize, message: String| DataError::Row {
         path: path.to_path_buf(),
         line,
@@ -285,7 +289,7 @@ fn read_delimited(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                let line = lines.line(e.position());
                 handle(
                     path,
                     line,
@@ -296,7 +300,22 @@ fn read_delimited(
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let line = lines.line(record.position());
+        if record.len() != header.len() {
+            let message = format!(
+                "the row has {} fields, the header has {} ({}); quote fields that hold a {}",
+                record.len(),
+                header.len(),
+                header.iter().collect::<Vec<_>>().join(", "),
+                if format == Format::Tsv {
+                    "tab"
+                } else {
+                    "comma"
+                }
+            );
+            handle(path, line, Err(message), on_bad, &mut out)?;
+            continue;
+        }
         let row = (|| {
             let get = |at: usize, name: &str| {
                 record.get(at).map(str::to_string).ok_or_else(|| {
@@ -341,18 +360,35 @@ pub(crate) fn read_jsonl<T>(
         rows: Vec::new(),
         skipped: Vec::new(),
     };
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
+    for (number, line) in numbered_lines(BufReader::new(file)) {
         let line = line.map_err(io_error(path))?;
         if line.trim().is_empty() {
             continue;
         }
         let row = serde_json::from_str::<Value>(&line)
-            .map_err(|e| format!("not a JSON object: {e}"))
-            .and_then(|value| parse(number, &value));
+            .map_err(|e| format!("not valid JSON: {e}"))
+            .and_then(|value| match value {
+                Value::Object(_) => parse(number, &value),
+                other => Err(format!(
+                    "expected a JSON object ({{\"field\": ...}}), found {}",
+                    json_kind(&other)
+                )),
+            });
         handle(path, number, row, on_bad, &mut out)?;
     }
     Ok(out)
+}
+
+/// What a JSON value is, for messages: `an array`, `a string`, ...
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn read_jsonl_texts(
@@ -437,7 +473,10 @@ pub fn read_tagged_sentences(
     }
 }
 
-/// The sentences of a CoNLL file.
+/// A CoNLL sentence being read, and the first problem in it (line, message).
+type OpenSentence = (TaggedSentence, Option<(usize, String)>);
+
+/// The sentences of a CoNLL file. Every token line must have as many columns as the first.
 fn read_conll(
     path: &Path,
     columns: ConllColumns,
@@ -448,51 +487,54 @@ fn read_conll(
         rows: Vec::new(),
         skipped: Vec::new(),
     };
-    let mut current: Option<(TaggedSentence, Option<String>)> = None;
-    let finish = |current: &mut Option<(TaggedSentence, Option<String>)>,
+    let mut current: Option<OpenSentence> = None;
+    let finish = |current: &mut Option<OpenSentence>,
                   out: &mut Read<TaggedSentence>|
      -> Result<(), DataError> {
         if let Some((sentence, problem)) = current.take() {
-            let line = sentence.line;
-            let row = match problem {
-                Some(p) => Err(p),
-                None => Ok(sentence),
-            };
-            handle(path, line, row, on_bad, out)?;
+            match problem {
+                Some((line, p)) => handle(path, line, Err(p), on_bad, out)?,
+                None => handle(path, sentence.line, Ok(sentence), on_bad, out)?,
+            }
         }
         Ok(())
     };
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
+    // The column count of the file's first token line, and that line.
+    let mut first: Option<(usize, usize)> = None;
+    for (number, line) in numbered_lines(BufReader::new(file)) {
         let line = line.map_err(io_error(path))?;
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.is_empty() {
-            finish(&mut current, &mut out)?;
-            continue;
-        }
-        if fields[0].starts_with("-DOCSTART-") {
+        if fields.is_empty() || fields[0].starts_with("-DOCSTART-") {
             finish(&mut current, &mut out)?;
             continue;
         }
         let entry = current.get_or_insert_with(|| {
-            (
-                TaggedSentence {
-                    line: number,
-                    tokens: Vec::new(),
-                    tags: Vec::new(),
-                },
-                None,
-            )
+            let sentence = TaggedSentence {
+                line: number,
+                tokens: Vec::new(),
+                tags: Vec::new(),
+            };
+            (sentence, None)
         });
+        let (count, since) = *first.get_or_insert((fields.len(), number));
         let tag_at = columns.tag.unwrap_or(fields.len() - 1);
-        if fields.len() < 2 || columns.token >= fields.len() || tag_at >= fields.len() {
-            entry.1.get_or_insert_with(|| {
-                format!(
-                    "line {number}: expected a token column {} and a tag column, found {} field(s)",
-                    columns.token,
-                    fields.len()
-                )
-            });
+        let problem = if fields.len() != count {
+            Some(format!(
+                "{} column(s), but line {since} has {count}: every token line needs the same \
+                 columns (token ... tag)",
+                fields.len()
+            ))
+        } else if fields.len() < 2 || columns.token >= fields.len() || tag_at >= fields.len() {
+            Some(format!(
+                "expected a token in column {} and a tag column, found {} column(s)",
+                columns.token,
+                fields.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            entry.1.get_or_insert((number, problem));
             continue;
         }
         entry.0.tokens.push(fields[columns.token].to_string());
@@ -656,6 +698,59 @@ mod tests {
     }
 
     #[test]
+    fn extra_fields_columns_arrays_and_boms_are_named_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let unlabelled = TextColumns {
+            label: None,
+            ..columns(false, false)
+        };
+        // An unquoted comma: one field more than the header, in any line ending.
+        for text in [
+            "\u{feff}sentence,label\nfine,1\nHello, world,1\n",
+            "sentence,label\r\nfine,1\r\nHello, world,1\r\n",
+        ] {
+            let path = write(&dir, "x.csv", text);
+            let err = read_text_examples(&path, Format::Csv, &unlabelled, OnBadRow::Error)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("x.csv:3: the row has 3 fields, the header has 2"),
+                "{text:?}: {err}"
+            );
+        }
+        // CoNLL: a third column on line 5 of a two-column file, CRLF and a BOM.
+        let path = write(
+            &dir,
+            "x.conll",
+            "\u{feff}EU B-ORG\r\nrejects O\r\n\r\nPeter B-PER\r\nBlackburn NNP I-PER\r\n",
+        );
+        let conll = ConllColumns::default();
+        let err = read_tagged_sentences(&path, Format::Conll, conll, OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.conll:5: 3 column(s), but line 1 has 2"),
+            "{err}"
+        );
+        let read = read_tagged_sentences(&path, Format::Conll, conll, OnBadRow::Skip).unwrap();
+        assert_eq!(read.rows[0].tokens, vec!["EU", "rejects"]);
+        assert_eq!(read.skipped[0].line, 5);
+        // JSONL: a BOM before the first object, an array on line 2.
+        let path = write(
+            &dir,
+            "x.jsonl",
+            "\u{feff}{\"sentence\": \"a\"}\r\n[\"b\"]\r\n",
+        );
+        let err = read_text_examples(&path, Format::Jsonl, &unlabelled, OnBadRow::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.jsonl:2: expected a JSON object") && err.contains("found an array"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn conll_sentences_docstart_blank_lines_and_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
@@ -690,7 +785,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("b.conll:1") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("b.conll:2: 1 column(s), but line 1 has 2"),
+            "{err}"
+        );
         let read =
             read_tagged_sentences(&bad, Format::Conll, ConllColumns::default(), OnBadRow::Skip)
                 .unwrap();

@@ -1,10 +1,10 @@
 //! Raw text for language-model training: documents separated by blank lines, or one text per
 //! line.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
-use super::{io_error, DataError};
+use super::{io_error, numbered_lines, DataError};
 
 /// One text: a document (its lines joined by spaces) or a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +23,7 @@ pub fn read_documents(path: &Path, line_by_line: bool) -> Result<Vec<TextDocumen
     let file = std::fs::File::open(path).map_err(io_error(path))?;
     let mut out = Vec::new();
     let mut current: Option<TextDocument> = None;
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
+    for (number, line) in numbered_lines(BufReader::new(file)) {
         let line = line.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => DataError::Row {
                 path: path.to_path_buf(),

@@ -2,10 +2,11 @@
 //! `encode` computes it (see `bert_train::embed`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+use bert_data::readers::{json_kind, numbered_lines};
 use bert_model::parse_device;
 use bert_train::embed::{Embedder, Pooling, SentenceOverrides};
 use clap::Args;
@@ -91,13 +92,17 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
 fn read_rows(path: &PathBuf) -> Result<Vec<(Map<String, Value>, String)>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut rows = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let at = || format!("{}:{}", path.display(), index + 1);
+    for (number, line) in numbered_lines(BufReader::new(file)) {
+        let at = || format!("{}:{number}", path.display());
         let line = line.with_context(|| format!("cannot read {}", at()))?;
         let value: Value =
-            serde_json::from_str(&line).map_err(|e| anyhow!("{}: not a JSON object: {e}", at()))?;
+            serde_json::from_str(&line).map_err(|e| anyhow!("{}: not valid JSON: {e}", at()))?;
         let Value::Object(fields) = value else {
-            bail!("{}: expected a JSON object", at());
+            bail!(
+                "{}: expected a JSON object, found {}",
+                at(),
+                json_kind(&value)
+            );
         };
         let text = match fields.get("text") {
             Some(Value::String(s)) => s.clone(),

@@ -9,6 +9,7 @@ use bert_train::export::write_tokenizer;
 use bert_train::tasks::Task;
 use bert_train::tasks::TaskConfig;
 use bert_train::trainer::{done_line, evaluate_dir, fine_tune_with, load_tokenizer, result_lines};
+use bert_train::Start;
 use clap::Args;
 
 /// Arguments of `bert-train fine-tune`.
@@ -23,13 +24,21 @@ pub struct FineTuneArgs {
     /// Continue from the newest complete checkpoint in the output directory.
     #[arg(long)]
     pub resume: bool,
+    /// Write into an output directory that holds files no run wrote (refused otherwise).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// Runs `bert-train fine-tune`.
 pub fn run(args: &FineTuneArgs) -> Result<()> {
     let config = FineTuneConfig::<TaskConfig>::load(&args.config, &args.overrides)?;
     let (session, held) = super::console::session(config.training.progress);
-    let result = fine_tune_with(&config, args.resume, session);
+    super::signals::stop_on_signals(session.interrupter.clone());
+    let start = Start {
+        resume: args.resume,
+        overwrite: args.overwrite,
+    };
+    let result = fine_tune_with(&config, start, session);
     // The terminal UI has closed: what it held back goes to the screen now.
     for line in held.lock().expect("held lines").drain(..) {
         println!("{line}");

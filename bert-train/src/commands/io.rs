@@ -5,7 +5,6 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use tempfile::NamedTempFile;
 
 /// Fails unless `path` can be written once the work is done: its folder exists. Checked before
 /// any work, so that a long run does not end in an error it could have given at once.
@@ -35,7 +34,7 @@ pub fn write_atomically(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let temp = NamedTempFile::new_in(dir)
+    let temp = bert_model::atomic::temp_file_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     {
         let mut out = BufWriter::new(temp.as_file());

@@ -7,4 +7,5 @@ pub mod embed;
 pub mod fine_tune;
 pub mod io;
 pub mod predict;
+pub mod signals;
 pub mod tokenize;

@@ -52,10 +52,10 @@ pub struct PredictArgs {
 /// The options of `predict --task question-answering` (the reference scripts' defaults).
 #[derive(Args, Debug)]
 pub struct QaArgs {
-    /// Context tokens shared by consecutive windows of a long context (at most half of what a
-    /// window holds of the context).
-    #[arg(long, default_value_t = 128)]
-    pub doc_stride: usize,
+    /// Context tokens shared by consecutive windows of a long context [default: 128]; at most
+    /// half of what a window holds of the context, and less than --max-seq-length.
+    #[arg(long, value_name = "N")]
+    pub doc_stride: Option<usize>,
     /// Questions are cut to this many tokens.
     #[arg(long, default_value_t = 64)]
     pub max_query_length: usize,
@@ -84,7 +84,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let mut data = toml::Table::new();
     let mut count = |key: &str, value: usize| data.insert(key.into(), (value as i64).into());
-    count("doc_stride", qa.doc_stride);
+    if let Some(stride) = qa.doc_stride {
+        count("doc_stride", stride);
+    }
     count("max_query_length", qa.max_query_length);
     count("max_answer_length", qa.max_answer_length);
     count("n_best_size", qa.n_best_size);

@@ -1,10 +1,11 @@
 //! `bert-train tokenize`: a JSONL file in, the same lines with their tokens and ids out.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
+use bert_data::readers::{json_kind, numbered_lines};
 use bert_data::tokenizer::{
     BertTokenizer, TokenizerOptions, TokenizerOverrides, Truncation, TruncationStrategy,
 };
@@ -100,11 +101,10 @@ pub fn run(args: &TokenizeArgs) -> Result<()> {
         File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
     let name = args.input.display().to_string();
     write_atomically(&args.output, |out| {
-        for (index, line) in BufReader::new(input).lines().enumerate() {
-            let number = index + 1;
-            let line = line.with_context(|| format!("{name}: cannot read line {number}"))?;
+        for (number, line) in numbered_lines(BufReader::new(input)) {
+            let line = line.with_context(|| format!("{name}:{number}: cannot read the line"))?;
             let record = tokenize_line(&tokenizer, &line, truncation)
-                .with_context(|| format!("{name} line {number}"))?;
+                .with_context(|| format!("{name}:{number}"))?;
             serde_json::to_writer(&mut *out, &record)?;
             out.write_all(b"\n")?;
         }
@@ -120,7 +120,7 @@ fn tokenize_line(
 ) -> Result<Value> {
     let mut object: Map<String, Value> = match serde_json::from_str(line) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => bail!("expected a JSON object"),
+        Ok(other) => bail!("expected a JSON object, found {}", json_kind(&other)),
         Err(e) => return Err(anyhow!("not valid JSON: {e}")),
     };
     let text = string_field(&object, "text")?.ok_or_else(|| anyhow!("field `text` is missing"))?;

@@ -34,12 +34,12 @@ pub use training::{ProgressStyle, Schedule, TrainingConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not repeated as a source).
+        error: std::io::Error,
     },
     /// The text is not TOML.
     #[error("{path}: not valid TOML: {message}")]
@@ -112,9 +112,9 @@ impl<T: TaskKeys> FineTuneConfig<T> {
 
     /// Reads `path`, applies `overrides` and validates the result.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, path, overrides)
     }

@@ -22,6 +22,7 @@ use burn_train::checkpoint::{
 };
 use burn_train::metric::store::EventStoreClient;
 
+use super::manifest::write_manifest;
 use super::state::TrainerState;
 use super::task_model::TaskModel;
 use crate::export::write_tokenizer;
@@ -67,12 +68,21 @@ impl CheckpointFiles {
             .join(format!(".tmp-step-{step}-{}", std::process::id()))
     }
 
-    /// Removes scratch directories of killed runs.
+    /// Removes the scratch folders of runs that were killed or failed: `checkpoints/.tmp-*`
+    /// and the output folder's `.tmp-*` (a final model being written). Only the run holding
+    /// the output folder's lock calls this.
     pub fn clean_scratch(&self) {
-        if let Ok(entries) = std::fs::read_dir(self.root()) {
+        for dir in [self.root(), self.out.clone()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                    let _ = std::fs::remove_dir_all(e.path());
+                    let path = e.path();
+                    let _ = match path.is_dir() {
+                        true => std::fs::remove_dir_all(&path),
+                        false => std::fs::remove_file(&path),
+                    };
                 }
             }
         }
@@ -107,18 +117,21 @@ impl CheckpointFiles {
         while written.parts < PARTS {
             written = self.changed.wait(written).expect("checkpoint state");
         }
-        if !written.errors.is_empty() {
-            return Err(TrainError::Run(format!(
-                "checkpoint of step {step}: {}",
-                written.errors.join("; ")
-            )));
-        }
+        let errors = std::mem::take(&mut written.errors);
         drop(written);
         let tmp = self.scratch(step);
-        write_text_atomically(&tmp.join("run.toml"), config_text)?;
-        let json = serde_json::to_string_pretty(state).expect("the state serialises");
-        write_text_atomically(&tmp.join("trainer_state.json"), &json)?;
-        sync_dir(&tmp);
+        let result = match errors.is_empty() {
+            true => self.seal(&tmp, state, config_text),
+            false => Err(TrainError::Run(format!(
+                "cannot write the checkpoint of step {step} in {}: {}",
+                tmp.display(),
+                errors.join("; ")
+            ))),
+        };
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let target = self.root().join(format!("step-{step}"));
         if target.exists() {
             std::fs::remove_dir_all(&target).map_err(TrainError::io(&target))?;
@@ -134,6 +147,21 @@ impl CheckpointFiles {
         Ok(target)
     }
 }
+
+impl CheckpointFiles {
+    /// Adds the config, the loop's state and, last, the manifest to a written set.
+    fn seal(&self, tmp: &Path, state: &TrainerState, config_text: &str) -> Result<(), TrainError> {
+        write_text_atomically(&tmp.join(RUN_CONFIG_FILE), config_text)?;
+        let json = serde_json::to_string_pretty(state).expect("the state serialises");
+        write_text_atomically(&tmp.join("trainer_state.json"), &json)?;
+        write_manifest(tmp)?;
+        sync_dir(tmp);
+        Ok(())
+    }
+}
+
+/// The run's resolved config, as the checkpoint's run was configured.
+pub const RUN_CONFIG_FILE: &str = "run.toml";
 
 /// Flushes a directory's entries to disk (best effort).
 pub fn sync_dir(path: &Path) {
@@ -164,13 +192,25 @@ pub fn list_checkpoints(output_dir: &Path) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// The newest complete checkpoint.
-pub fn newest_checkpoint(output_dir: &Path) -> Option<(usize, PathBuf)> {
-    list_checkpoints(output_dir).into_iter().last()
+/// Moves a damaged checkpoint `step-N` out of the list, to `damaged-step-N` beside it (kept
+/// for inspection); the path it went to, or the old one when it could not be moved.
+pub fn set_aside(dir: &Path) -> PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let mut aside = parent.join(format!("damaged-{name}"));
+    let mut n = 1;
+    while aside.exists() {
+        n += 1;
+        aside = parent.join(format!("damaged-{name}-{n}"));
+    }
+    match std::fs::rename(dir, &aside) {
+        Ok(()) => aside,
+        Err(_) => dir.to_path_buf(),
+    }
 }
 
-fn io_error(e: impl std::fmt::Display) -> CheckpointerError {
-    CheckpointerError::Unknown(e.to_string())
+fn io_error(e: impl std::error::Error) -> CheckpointerError {
+    CheckpointerError::Unknown(crate::error_chain(&e))
 }
 
 fn not_restored(what: &str) -> CheckpointerError {
@@ -319,6 +359,5 @@ mod tests {
         std::fs::create_dir_all(root.join(".tmp-step-30-1")).unwrap();
         let found: Vec<usize> = list_checkpoints(dir.path()).iter().map(|c| c.0).collect();
         assert_eq!(found, vec![5, 10]);
-        assert_eq!(newest_checkpoint(dir.path()).unwrap().0, 10);
     }
 }

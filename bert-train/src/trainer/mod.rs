@@ -13,6 +13,9 @@
 pub mod checkpoint;
 pub mod events;
 pub mod loader;
+pub mod manifest;
+pub mod output_dir;
+pub mod resume;
 pub mod state;
 pub mod strategy;
 pub mod task_model;
@@ -37,15 +40,16 @@ use burn_train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy, Val
 use crate::config::{FineTuneConfig, ModelSource};
 use crate::export::write_tokenizer;
 use crate::metrics::Metrics;
+use crate::model_parts::check_vocab;
 use crate::optim::{AdamW, HfScheduler, LrSchedule};
 use crate::plot;
 use crate::tasks::{evaluate, labels_of, LoadContext, Split, Task, TaskConfig, TaskData};
 use crate::TrainError;
-use checkpoint::{
-    newest_checkpoint, read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile,
-};
+use checkpoint::{read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile};
 use events::{format_duration, format_metrics, Reporter, RunEvent, Score, Session};
 use loader::{EvalLoader, Seeds, StepLoader};
+use output_dir::OutputLock;
+use resume::resume_point;
 use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
 pub use state::{LogRow, RunSummary, TrainerState};
 use strategy::{Ending, Patience, RunContext, StepStrategy};
@@ -53,21 +57,36 @@ use task_model::{stable_param_ids, StepContext, TaskModel};
 
 /// Runs `bert-train fine-tune` without showing anything: trains, evaluates, checkpoints and
 /// writes the final model.
+/// With `resume`, continues from the newest complete checkpoint in the output folder.
 pub fn fine_tune(
     config: &FineTuneConfig<TaskConfig>,
     resume: bool,
 ) -> Result<RunSummary, TrainError> {
-    fine_tune_with(config, resume, Session::quiet())
+    let start = Start {
+        resume,
+        overwrite: false,
+    };
+    fine_tune_with(config, start, Session::quiet())
+}
+
+/// How a run treats what its output folder already holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Start {
+    /// Continue from the newest complete checkpoint (a folder with checkpoints is refused
+    /// without it).
+    pub resume: bool,
+    /// Write into a folder that holds files no run wrote (refused without it).
+    pub overwrite: bool,
 }
 
 /// [`fine_tune`], reporting to `session` (a renderer, a reporter, an interrupter).
 pub fn fine_tune_with(
     config: &FineTuneConfig<TaskConfig>,
-    resume: bool,
+    start: Start,
     session: Session,
 ) -> Result<RunSummary, TrainError> {
     config.check()?;
-    with_task!(&config.task, task => fine_tune_task(&task, config, resume, session))
+    with_task!(&config.task, task => fine_tune_task(&task, config, start, session))
 }
 
 /// A run being set up: what every step of the setup shares.
@@ -88,7 +107,7 @@ impl Setup<'_> {
 pub fn fine_tune_task<T: Task>(
     task: &T,
     config: &FineTuneConfig<TaskConfig>,
-    resume: bool,
+    start: Start,
     session: Session,
 ) -> Result<RunSummary, TrainError> {
     let Session {
@@ -101,10 +120,16 @@ pub fn fine_tune_task<T: Task>(
         reporter: Arc::new(Mutex::new(reporter)),
     };
     let out = config.output_dir.clone();
-    std::fs::create_dir_all(&out).map_err(TrainError::io(&out))?;
+    // Held until the run ends: a second run into `out` is refused meanwhile.
+    let lock = OutputLock::acquire(&out)?;
+    if let Some(holder) = &lock.taken_over {
+        setup.note(format!(
+            "took over the lock of the run {holder}, which ended without releasing it"
+        ));
+    }
     let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
     files.clean_scratch();
-    let resumed = setup.resume_point(resume)?;
+    let resumed = resume_point(config, start, &|note| setup.note(note))?;
     write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     let devices = config
         .training
@@ -114,6 +139,8 @@ pub fn fine_tune_task<T: Task>(
         .collect::<Result<Vec<_>, _>>()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
     check_length(config, &base)?;
+    let source = weights.clone().unwrap_or_else(|| config.output_dir.clone());
+    check_vocab(&tokenizer, &base, &source)?;
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
     let data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.
@@ -222,12 +249,10 @@ fn launch<T: Task>(
         return Err(TrainError::Run(format!("training stopped: {error}")));
     }
     if outcome? == Ending::Interrupted {
-        return Err(TrainError::Run(format!(
-            "stopped at step {} on request; the checkpoint is in {}, and `--resume` continues \
-             the run",
-            state.step,
-            files.root().display()
-        )));
+        return Err(TrainError::Stopped {
+            step: state.step,
+            checkpoints: files.root(),
+        });
     }
     Ok((state, result.model.model))
 }
@@ -366,31 +391,6 @@ impl Setup<'_> {
                 patience: t.early_stopping_patience.unwrap_or(usize::MAX),
                 since_best: Arc::default(),
             },
-        }
-    }
-
-    /// The checkpoint to resume from, if any; an error when the output directory holds
-    /// checkpoints and `--resume` was not given.
-    fn resume_point(&self, resume: bool) -> Result<Option<(usize, PathBuf)>, TrainError> {
-        let out = &self.config.output_dir;
-        match (newest_checkpoint(out), resume) {
-            (Some(found), true) => {
-                self.note(format!("resumed from step {}", found.0));
-                Ok(Some(found))
-            }
-            (Some((step, _)), false) => Err(TrainError::Run(format!(
-                "{} already holds checkpoints (newest: step {step}); pass --resume to continue \
-                 the run, or choose another output_dir",
-                out.display()
-            ))),
-            (None, true) => {
-                self.note(format!(
-                    "no checkpoint in {}; starting from step 0",
-                    out.join("checkpoints").display()
-                ));
-                Ok(None)
-            }
-            (None, false) => Ok(None),
         }
     }
 
@@ -597,15 +597,20 @@ fn write_final_model<M: HfModel>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     }
-    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-    save_pretrained(model, &loaded.config, &tmp)?;
-    write_tokenizer(&loaded.tokenizer, &tmp, max_seq_length)?;
-    sync_dir(&tmp);
-    if model_dir.exists() {
-        std::fs::remove_dir_all(&model_dir).map_err(TrainError::io(&model_dir))?;
+    let written = (|| {
+        std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+        save_pretrained(model, &loaded.config, &tmp)?;
+        write_tokenizer(&loaded.tokenizer, &tmp, max_seq_length)?;
+        sync_dir(&tmp);
+        if model_dir.exists() {
+            std::fs::remove_dir_all(&model_dir).map_err(TrainError::io(&model_dir))?;
+        }
+        std::fs::rename(&tmp, &model_dir).map_err(TrainError::io(&model_dir))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    std::fs::rename(&tmp, &model_dir).map_err(TrainError::io(&model_dir))?;
-    Ok(model_dir)
+    written.map(|()| model_dir)
 }
 
 /// A one-line summary of a finished run (`done: N steps, ...`).
@@ -713,6 +718,22 @@ fn check_length(config: &FineTuneConfig<TaskConfig>, model: &BertConfig) -> Resu
     )))
 }
 
+/// Refuses a model directory whose head is another task's (its `config.json` names the
+/// architecture): its labels would mean nothing to this task.
+fn check_head<T: Task>(model: &BertConfig, model_dir: &Path) -> Result<(), TrainError> {
+    let wanted = <T::Model as HfModel>::ARCHITECTURE;
+    let found = model.architectures.as_ref().and_then(|a| a.first());
+    match found {
+        Some(found) if found != wanted && found != "BertModel" => Err(TrainError::Run(format!(
+            "{}: the model is a {found}, but the config's task `{}` evaluates a {wanted}; \
+                 evaluate it with a config of its own task",
+            model_dir.join("config.json").display(),
+            T::NAME
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Evaluates a fine-tuned model directory on a split of the config's data (`validation` or
 /// `test`): the same numbers a run logs.
 pub fn evaluate_dir(
@@ -735,6 +756,8 @@ fn evaluate_dir_task<T: Task>(
     let base = BertConfig::from_file(model_dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;
     check_length(config, &base)?;
+    check_vocab(&tokenizer, &base, model_dir)?;
+    check_head::<T>(&base, model_dir)?;
     let data = task.load(&LoadContext {
         config,
         tokenizer: &tokenizer,
