@@ -16,14 +16,14 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 [ -d "${BERT_MINILM_DIR:-$HOME/.cache/bert-rs/all-MiniLM-L6-v2}" ] || bash scripts/fetch-assets.sh
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/bert-fuzz-target}"
 cd fuzz
-cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O -s none
 scratch="${FUZZ_SCRATCH:-$HOME/.cache/bert-fuzz-corpus}"
 logs="$scratch/logs"
 mkdir -p "$logs"
 run_one() {
   local target="$1"
   mkdir -p "$scratch/$target"
-  cargo +nightly fuzz run -O "$target" "$scratch/$target" corpus/"$target" -- \
+  cargo +nightly fuzz run -O -s none "$target" "$scratch/$target" corpus/"$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     >"$logs/$target.log" 2>&1 || true
   local runs crashes

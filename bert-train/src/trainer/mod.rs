@@ -130,7 +130,6 @@ pub fn fine_tune_task<T: Task>(
     let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
     files.clean_scratch();
     let resumed = resume_point(config, start, &|note| setup.note(note))?;
-    write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     let devices = config
         .training
         .devices()
@@ -141,6 +140,7 @@ pub fn fine_tune_task<T: Task>(
     check_length(config, &base)?;
     let source = weights.clone().unwrap_or_else(|| config.output_dir.clone());
     check_vocab(&tokenizer, &base, &source)?;
+    write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
     let data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.

@@ -91,7 +91,7 @@ pub fn resume_point(
 
 /// Refuses to resume a checkpoint under a configuration that computes something else than
 /// the one it was made with (its `run.toml`), naming each key that changed.
-pub fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(), TrainError> {
+fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(), TrainError> {
     let path = dir.join(RUN_CONFIG_FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(());
