@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit, parity, property, fault and CLI tests; the held-out
-# tokenizer parity check against transformers; the model parity tests again on the wgpu and
-# libtorch devices when their prerequisites are installed (a Vulkan driver; the torch venv of
-# scripts/torch-venv.sh).
-# The devices' features are built into the one test build, so that Burn and everything under it
-# compile once (a second feature set rebuilt nearly every crate: ~20 min on 2 cores).
+# The project's test command (README): unit, parity and CLI tests; the held-out tokenizer parity
+# check against transformers; bert-train built with the tch and wgpu features; the model
+# parity tests again on the wgpu and libtorch devices when their prerequisites are installed (a
+# Vulkan driver; the torch venv of scripts/torch-venv.sh).
 # Fetches the model and the data it lacks first (both scripts do nothing twice), so it runs on a
 # fresh clone before or after the quickstart.
 set -euo pipefail
@@ -16,33 +14,10 @@ TORCH_VENV="${BERT_TORCH_VENV:-$CACHE/venv-torch}"
 bash scripts/fetch-assets.sh
 bash scripts/fetch-data.sh
 
-# The devices besides the CPU whose prerequisites are here. The `cuda` feature (burn-cuda) is
-# not built here: cubecl-cuda 0.11.3 builds cubecl-llvm, whose build script downloads an LLVM
-# bundle from GitHub releases, which this network does not reach (MAINTAINING.md);
-# scripts/gpu-check.sh builds it.
-devices=()
-if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then devices+=(wgpu); else
-  echo "test.sh: no Vulkan driver, wgpu parity skipped (apt-get install mesa-vulkan-drivers)" >&2; fi
-if "$TORCH_VENV/bin/python" -c "import torch" 2>/dev/null; then devices+=(tch); else
-  echo "test.sh: no torch venv at $TORCH_VENV, libtorch skipped (scripts/torch-venv.sh)" >&2; fi
-features=()
-if [ ${#devices[@]} -gt 0 ]; then
-  list=$(printf 'bert-train/%s,' "${devices[@]}")
-  features=(--features "${list%,}")
-fi
-# libtorch (the torch venv's, a CUDA build: the binary also runs `tch-cuda:N`) for building
-# and running everything linked with the `tch` feature.
-torch_lib=$(ls -d "$TORCH_VENV"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
-run() {
-  VIRTUAL_ENV="$TORCH_VENV" PATH="$TORCH_VENV/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
-    LD_LIBRARY_PATH="${torch_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
-}
+cargo test --workspace --locked
 
-echo "test.sh: cargo test --workspace ${features[*]}" >&2
-run cargo test --workspace --locked "${features[@]}"
-
-# The held-out tokenizer check against transformers (the binary just built).
-run "$CACHE/venv-reference/bin/python" scripts/tokenizer_parity.py \
+# The held-out tokenizer check against transformers (the default-feature binary just built).
+"$CACHE/venv-reference/bin/python" scripts/tokenizer_parity.py \
   --bert-train "$CARGO_TARGET_DIR/debug/bert-train" \
   --model "$CACHE/all-MiniLM-L6-v2" \
   --max-lines "${HELDOUT_LINES:-100000}"
@@ -54,8 +29,8 @@ run "$CACHE/venv-reference/bin/python" scripts/tokenizer_parity.py \
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   if command -v qemu-x86_64 >/dev/null; then
     echo "test.sh: model parity without AVX-512 (qemu-x86_64 -cpu max)" >&2
-    run env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu max" \
-      cargo test --workspace --locked "${features[@]}" --test model_parity -- every_head_and_layout
+    CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu max" \
+      cargo test --workspace --locked --test model_parity -- every_head_and_layout
   else
     echo "test.sh: no qemu-x86_64, the CPU path without AVX-512 is not tested here" >&2
   fi
@@ -63,9 +38,30 @@ else
   echo "test.sh: this CPU has no AVX-512: the tests above ran the AVX2/FMA matmul path" >&2
 fi
 
-# The same model parity on the other devices (the build above, nothing compiles again).
-for device in ${devices[@]+"${devices[@]}"}; do
+# The same model parity on the other devices, and bert-train built with them (the torch venv's
+# torch is a CUDA build, so this binary runs `tch-cuda:N`). One feature list for every build
+# below, so that Burn compiles once for them. The `cuda` feature (burn-cuda) is not built here:
+# cubecl-cuda 0.11.3 builds cubecl-llvm, whose build script downloads an LLVM bundle from GitHub
+# releases, which this network does not reach (MAINTAINING.md); scripts/gpu-check.sh builds it.
+features=()
+if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then features+=(wgpu); else
+  echo "test.sh: no Vulkan driver, wgpu parity skipped (apt-get install mesa-vulkan-drivers)" >&2; fi
+if "$TORCH_VENV/bin/python" -c "import torch" 2>/dev/null; then features+=(tch); else
+  echo "test.sh: no torch venv at $TORCH_VENV, libtorch skipped (scripts/torch-venv.sh)" >&2; fi
+[ ${#features[@]} -gt 0 ] || exit 0
+list=$(IFS=,; echo "${features[*]}")
+# The parity tests select bert-model beside bert-train with bert-train's features: the same
+# feature resolution as the build above, so nothing is compiled twice.
+train_features=$(printf 'bert-train/%s,' "${features[@]}")
+torch_lib=$(ls -d "$TORCH_VENV"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
+run() {
+  VIRTUAL_ENV="$TORCH_VENV" PATH="$TORCH_VENV/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
+    LD_LIBRARY_PATH="${torch_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
+}
+echo "test.sh: cargo build -p bert-train --features $list" >&2
+run cargo build --locked -p bert-train --features "$list"
+for device in "${features[@]}"; do
   echo "test.sh: model parity on --device $device" >&2
   run env BERT_TEST_DEVICE="$device" \
-    cargo test --workspace --locked "${features[@]}" --test model_parity
+    cargo test --locked -p bert-model -p bert-train --features "${train_features%,}" --test model_parity
 done
