@@ -138,8 +138,7 @@ pub fn fine_tune_task<T: Task>(
         .collect::<Result<Vec<_>, _>>()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
     check_length(config, &base)?;
-    let source = weights.clone().unwrap_or_else(|| config.output_dir.clone());
-    check_vocab(&tokenizer, &base, &source)?;
+    check_vocab(&tokenizer, &base, weights.as_deref().unwrap_or(&out))?;
     write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
     let data = setup.load_data(task, &tokenizer, trained_labels)?;
