@@ -14,7 +14,16 @@ TORCH_VENV="${BERT_TORCH_VENV:-$CACHE/venv-torch}"
 bash scripts/fetch-assets.sh
 bash scripts/fetch-data.sh
 
-cargo test --workspace --locked
+# With Open MPI installed (.ci/run installs it), bert-train is built with its `mpi` feature, and
+# tests/distributed.rs runs 2-rank jobs under mpirun; without it those tests are left out.
+ws_features=()
+if command -v mpirun >/dev/null && command -v mpicc >/dev/null; then
+  ws_features=(--features bert-train/mpi)
+else
+  echo "test.sh: no Open MPI (mpirun, mpicc), the MPI tests are skipped (apt-get install libopenmpi-dev openmpi-bin libclang-dev)" >&2
+fi
+
+cargo test --workspace --locked "${ws_features[@]}"
 
 # The held-out tokenizer check against transformers (the default-feature binary just built).
 "$CACHE/venv-reference/bin/python" scripts/tokenizer_parity.py \
@@ -30,7 +39,7 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   if command -v qemu-x86_64 >/dev/null; then
     echo "test.sh: model parity without AVX-512 (qemu-x86_64 -cpu max)" >&2
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu max" \
-      cargo test --workspace --locked --test model_parity -- every_head_and_layout
+      cargo test --workspace --locked "${ws_features[@]}" --test model_parity -- every_head_and_layout
   else
     echo "test.sh: no qemu-x86_64, the CPU path without AVX-512 is not tested here" >&2
   fi

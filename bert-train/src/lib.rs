@@ -33,6 +33,7 @@ pub mod tasks;
 
 pub mod allocator;
 pub mod config;
+pub mod distributed;
 pub mod embed;
 pub mod export;
 pub mod metrics;

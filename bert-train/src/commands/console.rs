@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use bert_train::config::ProgressStyle;
+use bert_train::distributed::Ranks;
 use bert_train::trainer::events::{format_duration, format_metrics, NoRenderer, RunEvent, Session};
 use burn_train::renderer::tui::TuiMetricsRendererWrapper;
 use burn_train::Interrupter;
@@ -17,7 +18,9 @@ pub type HeldLines = Arc<Mutex<Vec<String>>>;
 /// A session for `style`, and the lines it holds back (empty in plain mode).
 pub fn session(style: ProgressStyle) -> (Session, HeldLines) {
     let held: HeldLines = Arc::default();
-    let terminal = std::io::stdout().is_terminal();
+    // The terminal UI needs a controlling terminal: under mpirun stdout is a pseudo-terminal
+    // of the launcher's, with none behind it.
+    let terminal = std::io::stdout().is_terminal() && std::fs::File::open("/dev/tty").is_ok();
     let tui = match style {
         ProgressStyle::Plain => false,
         ProgressStyle::Auto => terminal,
@@ -39,12 +42,14 @@ pub fn session(style: ProgressStyle) -> (Session, HeldLines) {
                 }
             }),
             interrupter,
+            ranks: Ranks::single(),
         }
     } else {
         Session {
             renderer: Box::new(NoRenderer),
             reporter: Box::new(|event: RunEvent| println!("{}", line(&event))),
             interrupter,
+            ranks: Ranks::single(),
         }
     };
     (session, held)

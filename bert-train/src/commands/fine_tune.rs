@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bert_model::{parse_device, BertConfig, Checkpoint, HfModel};
-use bert_train::config::FineTuneConfig;
+use bert_train::config::{FineTuneConfig, ProgressStyle};
+use bert_train::distributed::Ranks;
 use bert_train::export::write_tokenizer;
 use bert_train::tasks::Task;
 use bert_train::tasks::TaskConfig;
 use bert_train::trainer::{done_line, evaluate_dir, fine_tune_with, load_tokenizer, result_lines};
-use bert_train::Start;
+use bert_train::{Session, Start};
 use clap::Args;
 
 /// Arguments of `bert-train fine-tune`.
@@ -32,13 +33,24 @@ pub struct FineTuneArgs {
 /// Runs `bert-train fine-tune`.
 pub fn run(args: &FineTuneArgs) -> Result<()> {
     let config = FineTuneConfig::<TaskConfig>::load(&args.config, &args.overrides)?;
-    let (session, held) = super::console::session(config.training.progress);
+    let ranks = Ranks::from_launcher()?;
+    let (session, held) = match ranks.is_main() {
+        // A job's log: plain lines.
+        true if ranks.world_size() > 1 => super::console::session(ProgressStyle::Plain),
+        true => super::console::session(config.training.progress),
+        false => (Session::quiet(), Default::default()),
+    };
+    let session = session.on(ranks.clone());
     super::signals::stop_on_signals(session.interrupter.clone());
     let start = Start {
         resume: args.resume,
         overwrite: args.overwrite,
     };
     let result = fine_tune_with(&config, start, session);
+    if !ranks.is_main() {
+        let rank = ranks.rank();
+        return result.map(|_| ()).with_context(|| format!("rank {rank}"));
+    }
     // The terminal UI has closed: what it held back goes to the screen now.
     for line in held.lock().expect("held lines").drain(..) {
         println!("{line}");

@@ -23,7 +23,7 @@ use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
 
 use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference};
-use super::{load_splits, LoadContext, Predict, Task, TaskData};
+use super::{load_splits, row_rng, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -141,12 +141,18 @@ impl Task for MaskedLm {
         let mut rows = Vec::with_capacity(indices.len());
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
+            let mut rng = row_rng(rng, i);
             let (ids, row_labels) =
-                mask_block(&features[i], self.mlm_probability, self.whole_word_mask, rng);
+                mask_block(&features[i], self.mlm_probability, self.whole_word_mask, &mut rng);
             rows.push((ids, vec![0; features[i].ids.len()]));
             labels.push(row_labels);
         }
         HostBatch { rows, labels }
+    }
+
+    /// The masked tokens.
+    fn loss_count(&self, host: &HostBatch, _rows: usize) -> usize {
+        host.labels.iter().flatten().filter(|&&l| l >= 0).count()
     }
 
     fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {

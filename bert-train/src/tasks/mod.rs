@@ -40,8 +40,9 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
     type HostBatch: Send + 'static;
     /// A batch on a device.
     type Batch;
-    /// What evaluation keeps of one feature (host side).
-    type Output: Send;
+    /// What evaluation keeps of one feature (host side); serialisable, to gather the
+    /// outputs of ranks that evaluated a share each.
+    type Output: Send + serde::Serialize + serde::de::DeserializeOwned;
 
     /// The task's own keys: top-level ones and a `data` table of its `[data]` keys, each a
     /// serde field with its default and doc comment; range checks in its [`Validate`].
@@ -81,6 +82,13 @@ pub trait Task: Clone + std::fmt::Debug + Send + Sync + 'static {
         indices: &[usize],
         rng: &mut SplitMix64,
     ) -> Self::HostBatch;
+
+    /// What [`Task::forward`]'s mean loss averages over in a host batch of `rows` rows: the
+    /// rows, by default; masked tokens for masked LM, labelled tokens for tagging. A step's
+    /// loss is the mean over all of its batches by this count.
+    fn loss_count(&self, _host: &Self::HostBatch, rows: usize) -> usize {
+        rows
+    }
 
     /// Pads a host batch and puts it on `device`.
     fn to_device(&self, host: &Self::HostBatch, pad_id: u32, device: &Device) -> Self::Batch;
@@ -608,11 +616,22 @@ tasks! {
 }
 
 /// Seeds the generator of one host batch from the run's seed, the optimizer step and the
-/// micro-batch, so that a resumed run draws what an uninterrupted one drew.
+/// micro-batch, so that a resumed run draws what an uninterrupted one drew. Training batches
+/// all use micro-batch 0: tasks split the generator per row ([`row_rng`]), so a row's draws
+/// do not depend on the batch it lands in.
 pub fn batch_rng(seed: u64, step: usize, micro: usize) -> SplitMix64 {
     let mut mix = SplitMix64(
         seed.rotate_left(17) ^ (step as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ micro as u64,
     );
+    SplitMix64(mix.next_u64())
+}
+
+/// A generator for the row at `index` of the features, from a batch's generator: its first draw
+/// mixed with the index (so every row of a batch, on any rank, draws from its own stream).
+pub fn row_rng(batch: &SplitMix64, index: usize) -> SplitMix64 {
+    let mut base = SplitMix64(batch.0);
+    let seed = base.next_u64() ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+    let mut mix = SplitMix64(seed);
     SplitMix64(mix.next_u64())
 }
 

@@ -27,7 +27,7 @@ use bert_model::{
 
 use super::masked_lm::{int_values, mask_block, mlm_probability_problems, padded_labels, Block};
 use super::inference::{fields, host, rows_of, Fields, Inference};
-use super::{load_splits, LoadContext, Predict, Task, TaskData};
+use super::{load_splits, row_rng, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -107,7 +107,7 @@ pub struct Batch {
 }
 
 /// What evaluation keeps of one pair.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Output {
     /// Sum of the cross-entropies at the predicted tokens.
     pub mlm_loss: f64,
@@ -168,8 +168,9 @@ impl Task for Pretraining {
         };
         for &i in indices {
             let instance = &features[i];
+            let mut rng = row_rng(rng, i);
             let (ids, labels) =
-                mask_block(&instance.block, self.mlm_probability, self.whole_word_mask, rng);
+                mask_block(&instance.block, self.mlm_probability, self.whole_word_mask, &mut rng);
             batch.rows.push((ids, instance.type_ids.clone()));
             batch.labels.push(labels);
             batch.next.push(instance.next);

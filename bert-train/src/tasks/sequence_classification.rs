@@ -132,7 +132,7 @@ pub struct Batch {
 }
 
 /// The prediction for one row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Output {
     /// The argmax class.
     Class(usize),

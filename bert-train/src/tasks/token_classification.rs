@@ -146,6 +146,11 @@ impl Task for TokenClassification {
         }
     }
 
+    /// The labelled tokens (first sub-words, as the loss counts them).
+    fn loss_count(&self, host: &HostBatch, _rows: usize) -> usize {
+        host.tags.iter().flatten().filter(|&&t| t >= 0).count()
+    }
+
     fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
         let input = BertInput::from_rows(&host.rows, pad_id, device);
         let seq = input.input_ids.dims()[1];

@@ -18,6 +18,7 @@ use burn_train::renderer::{
 use burn_train::Interrupter;
 
 use super::task_model::{EvalOutput, StepOutput};
+use crate::distributed::Ranks;
 use crate::metrics::Metrics;
 
 /// One logged training step.
@@ -81,6 +82,9 @@ pub struct Session {
     pub reporter: Box<dyn Reporter>,
     /// Stops the run at the next step with a checkpoint (the terminal UI's `q`).
     pub interrupter: Interrupter,
+    /// The processes of the run ([`Ranks::single`] unless an MPI launcher started it); only
+    /// rank 0 writes files and reports.
+    pub ranks: Ranks,
 }
 
 impl Session {
@@ -90,6 +94,19 @@ impl Session {
             renderer: Box::new(NoRenderer),
             reporter: Box::new(|_event: RunEvent| {}),
             interrupter: Interrupter::new(),
+            ranks: Ranks::single(),
+        }
+    }
+
+    /// The same session for a run across `ranks`: ranks other than 0 show and report nothing.
+    pub fn on(self, ranks: Ranks) -> Self {
+        if ranks.is_main() {
+            return Session { ranks, ..self };
+        }
+        Session {
+            ranks,
+            interrupter: self.interrupter,
+            ..Session::quiet()
         }
     }
 }

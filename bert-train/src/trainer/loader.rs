@@ -1,9 +1,12 @@
 //! burn `DataLoader`s over a task's features.
 //!
 //! [`StepLoader`] yields the micro-batches of one epoch in optimizer-step order. The order of an
-//! epoch is a pure function of the seed and the epoch ([`BatchPlan`]), a loader can start in the
-//! middle of an epoch (resume), and each host batch is gathered with a generator seeded from
-//! (seed, step, micro-batch), on `loader_workers` threads ahead of the model. [`EvalLoader`]
+//! epoch is a pure function of the seed and the epoch ([`BatchPlan`], over global batches: all
+//! the rows of one optimizer step, on every rank and device); a rank takes its contiguous share
+//! of each global batch ([`Share`]) in micro-batches of `batch_size`, so the rows a step trains
+//! on do not depend on how they are split. A loader can start in the middle of an epoch
+//! (resume), and each host batch is gathered with a generator seeded from (seed, step) that
+//! tasks draw from per row, on `loader_workers` threads ahead of the model. [`EvalLoader`]
 //! yields a split's evaluation batches longest features first (less padding), gathered from a
 //! fixed stream.
 
@@ -34,10 +37,34 @@ pub struct StepLoader<T: Task> {
     features: Arc<Vec<T::Feature>>,
     lengths: Vec<usize>,
     plan: BatchPlan,
-    accumulation: usize,
+    micro_batch_size: usize,
+    share: Share,
     seeds: Seeds,
     workers: usize,
     next: Mutex<Position>,
+}
+
+/// Which part of each global batch this process trains on: rank `rank` of `ranks` takes the
+/// `rank`-th of `ranks` equal contiguous parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// This process's rank.
+    pub rank: usize,
+    /// The ranks of the run.
+    pub ranks: usize,
+}
+
+impl Share {
+    /// The whole batch: one process.
+    pub const ALL: Share = Share { rank: 0, ranks: 1 };
+
+    /// This rank's rows of a global batch of `size` rows planned at `rows` (the last global
+    /// batch of an epoch may be short, and a rank's part of it empty).
+    fn of<'a>(&self, rows: &'a [usize], size: usize) -> &'a [usize] {
+        let part = size.div_ceil(self.ranks.max(1));
+        let start = (self.rank * part).min(rows.len());
+        &rows[start..(start + part).min(rows.len())]
+    }
 }
 
 /// The seeds a training loader draws from.
@@ -50,12 +77,15 @@ pub struct Seeds {
 }
 
 impl<T: Task> StepLoader<T> {
-    /// A loader over `features` with the run's plan, accumulation, seeds and worker threads.
+    /// A loader over `features`: global batches by `plan` (its batch size is the rows of one
+    /// optimizer step over every rank, device and accumulated pass), this rank's `share` of
+    /// each in micro-batches of `micro_batch_size`, with the run's seeds and worker threads.
     pub fn new(
         task: Arc<T>,
         features: Arc<Vec<T::Feature>>,
         plan: BatchPlan,
-        accumulation: usize,
+        micro_batch_size: usize,
+        share: Share,
         seeds: Seeds,
         workers: usize,
     ) -> Self {
@@ -65,7 +95,8 @@ impl<T: Task> StepLoader<T> {
             features,
             lengths,
             plan,
-            accumulation: accumulation.max(1),
+            micro_batch_size: micro_batch_size.max(1),
+            share,
             seeds,
             workers,
             next: Mutex::new(Position::default()),
@@ -74,10 +105,7 @@ impl<T: Task> StepLoader<T> {
 
     /// Optimizer steps in one epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.features
-            .len()
-            .div_ceil(self.plan.batch_size.max(1))
-            .div_ceil(self.accumulation)
+        self.features.len().div_ceil(self.plan.batch_size.max(1))
     }
 
     /// Makes the next `iter()` start at `position`.
@@ -85,13 +113,24 @@ impl<T: Task> StepLoader<T> {
         *self.next.lock().expect("loader position") = position;
     }
 
-    /// The row indices of each forward pass of each remaining step of the epoch at `position`.
-    fn remaining_steps(&self, position: Position) -> Vec<Vec<Vec<usize>>> {
-        let batches = self.plan.batches(&self.lengths, position.epoch as u64);
-        batches
-            .chunks(self.accumulation)
+    /// The row indices of each of this rank's forward passes of each remaining step of the
+    /// epoch at `position` (none where its share of a step is empty), and the index of its
+    /// first pass among all the step's passes.
+    fn remaining_steps(&self, position: Position) -> Vec<(usize, Vec<Vec<usize>>)> {
+        let global = self.plan.batches(&self.lengths, position.epoch as u64);
+        let size = self.plan.batch_size.max(1);
+        let passes_before = size
+            .div_ceil(self.share.ranks.max(1))
+            .div_ceil(self.micro_batch_size)
+            * self.share.rank;
+        global
+            .iter()
             .skip(position.step_in_epoch)
-            .map(|group| group.to_vec())
+            .map(|rows| {
+                let mine = self.share.of(rows, size);
+                let passes = mine.chunks(self.micro_batch_size).map(<[usize]>::to_vec);
+                (passes_before, passes.collect())
+            })
             .collect()
     }
 }
@@ -100,28 +139,39 @@ impl<T: Task> StepLoader<T> {
 struct Gatherer<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
-    steps: Vec<Vec<Vec<usize>>>,
+    steps: Vec<(usize, Vec<Vec<usize>>)>,
     first_step: usize,
     seeds: Seeds,
 }
 
 impl<T: Task> Gatherer<T> {
-    /// The micro-batches of the `k`-th remaining step.
+    /// This rank's micro-batches of the `k`-th remaining step: at least one, an empty one when
+    /// its share of the step is empty. Random draws (masks) come from a generator of the step
+    /// that tasks split per row, so they do not depend on which rank or pass takes a row.
     fn gather(&self, k: usize) -> Vec<MicroBatch<T::HostBatch>> {
         let step = self.first_step + k;
-        let parts = self.steps[k].len();
-        self.steps[k]
+        let (first_pass, passes) = &self.steps[k];
+        let empty = [Vec::new()];
+        let passes = if passes.is_empty() {
+            &empty[..]
+        } else {
+            passes
+        };
+        passes
             .iter()
             .enumerate()
             .map(|(micro, rows)| {
-                let mut rng = batch_rng(self.seeds.data, step, micro);
+                let mut rng = batch_rng(self.seeds.data, step, 0);
+                let host = self.task.gather(&self.features, rows, &mut rng);
                 MicroBatch {
-                    host: self.task.gather(&self.features, rows, &mut rng),
+                    count: self.task.loss_count(&host, rows.len()),
+                    host,
                     step,
                     micro,
-                    parts,
+                    parts: passes.len(),
                     rows: rows.len(),
-                    dropout_seed: dropout_seed(self.seeds.dropout, step, micro),
+                    dropout_seed: dropout_seed(self.seeds.dropout, step, first_pass + micro),
+                    loss_divisor: 1.0,
                 }
             })
             .collect()
@@ -269,7 +319,8 @@ impl<T: Task> StepLoader<T> {
             Arc::clone(&self.task),
             Arc::new(features),
             self.plan,
-            self.accumulation,
+            self.micro_batch_size,
+            self.share,
             self.seeds,
             self.workers,
         )
@@ -305,6 +356,15 @@ impl<T: Task> EvalLoader<T> {
     pub fn batches(&self) -> &[Vec<usize>] {
         &self.batches
     }
+
+    /// The `b`-th batch (its random draws, MLM's masks, depend on `b` alone).
+    pub fn batch(&self, b: usize) -> EvalBatch<T::HostBatch> {
+        let indices = &self.batches[b];
+        EvalBatch {
+            host: evaluation_batch(&*self.task, &self.features, indices, b),
+            rows: indices.len(),
+        }
+    }
 }
 
 /// The batches of an [`EvalLoader`].
@@ -318,15 +378,13 @@ impl<T: Task> Iterator for EvalIter<'_, T> {
     type Item = Result<EvalBatch<T::HostBatch>, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let loader = self.loader;
-        let indices = loader.batches.get(self.next)?;
-        let host = evaluation_batch(&*loader.task, &loader.features, indices, self.next);
+        if self.next >= self.loader.batches.len() {
+            return None;
+        }
+        let batch = self.loader.batch(self.next);
         self.next += 1;
-        self.done += indices.len();
-        Some(Ok(EvalBatch {
-            host,
-            rows: indices.len(),
-        }))
+        self.done += batch.rows;
+        Some(Ok(batch))
     }
 }
 
@@ -431,7 +489,7 @@ mod tests {
         let rows: String = (0..7).map(|i| format!("the cat sat {i},pos\n")).collect();
         let (task, features) = sentences(&rows);
         let plan = BatchPlan {
-            batch_size: 2,
+            batch_size: 4,
             shuffle_seed: Some(3),
             group_by_length: false,
         };
@@ -439,8 +497,8 @@ mod tests {
             data: 9,
             dropout: 9,
         };
-        let loader = StepLoader::new(Arc::new(task), features, plan, 2, seeds, 2);
-        // 7 rows in batches of 2, two passes per step: 4 passes, 2 steps an epoch.
+        let loader = StepLoader::new(Arc::new(task), features, plan, 2, Share::ALL, seeds, 2);
+        // 7 rows in global batches of 4, passes of 2: 4 passes, 2 steps an epoch.
         assert_eq!(loader.steps_per_epoch(), 2);
         loader.start_at(Position {
             epoch: 1,
@@ -461,6 +519,57 @@ mod tests {
     }
 
     #[test]
+    fn ranks_take_contiguous_shares_of_the_same_global_batches() {
+        let rows: String = (0..11).map(|i| format!("the cat sat {i},pos\n")).collect();
+        let (task, features) = sentences(&rows);
+        let task = Arc::new(task);
+        let plan = BatchPlan {
+            batch_size: 8,
+            shuffle_seed: Some(3),
+            group_by_length: true,
+        };
+        let seeds = Seeds {
+            data: 9,
+            dropout: 4,
+        };
+        let loader = |share| {
+            let l = StepLoader::new(
+                Arc::clone(&task),
+                Arc::clone(&features),
+                plan,
+                2,
+                share,
+                seeds,
+                1,
+            );
+            assert_eq!(l.steps_per_epoch(), 2);
+            items(&l)
+        };
+        // One process: 11 rows, global batches of 8 and 3 (in either order), in passes of 2.
+        let one = loader(Share::ALL);
+        assert_eq!(one.len(), 6);
+        // Two ranks: 4 + 4 rows of the full step, 3 + 0 of the short one (rank 1 gets one
+        // empty pass there). Each pass keeps its place in the step: same rows, same seeds.
+        let zero = loader(Share { rank: 0, ranks: 2 });
+        let first = loader(Share { rank: 1, ranks: 2 });
+        assert_eq!((zero.len(), first.len()), (4, 3));
+        let empty: Vec<&String> = first.iter().filter(|i| i.contains("rows: []")).collect();
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].contains(" 0 1 0 "), "{}", empty[0]);
+        let strip = |item: &String| item.splitn(5, ' ').nth(4).unwrap().to_string();
+        for step in ["0 ", "1 "] {
+            let of = |items: &[String]| -> Vec<String> {
+                items
+                    .iter()
+                    .filter(|i| i.starts_with(step) && !i.contains("rows: []"))
+                    .map(strip)
+                    .collect()
+            };
+            assert_eq!([of(&zero), of(&first)].concat(), of(&one), "step {step}");
+        }
+    }
+
+    #[test]
     fn the_dropout_seed_changes_dropout_only() {
         let rows: String = (0..5).map(|i| format!("the cat sat {i},pos\n")).collect();
         let (task, features) = sentences(&rows);
@@ -472,8 +581,15 @@ mod tests {
         let task = Arc::new(task);
         let run = |dropout| {
             let seeds = Seeds { data: 9, dropout };
-            let loader =
-                StepLoader::new(Arc::clone(&task), Arc::clone(&features), plan, 1, seeds, 1);
+            let loader = StepLoader::new(
+                Arc::clone(&task),
+                Arc::clone(&features),
+                plan,
+                2,
+                Share::ALL,
+                seeds,
+                1,
+            );
             loader
                 .iter()
                 .map(|m| {

@@ -38,6 +38,7 @@ use burn_train::renderer::MetricsRenderer;
 use burn_train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy, ValidLoader};
 
 use crate::config::{FineTuneConfig, ModelSource};
+use crate::distributed::Ranks;
 use crate::export::write_tokenizer;
 use crate::metrics::Metrics;
 use crate::model_parts::check_vocab;
@@ -47,7 +48,7 @@ use crate::tasks::{evaluate, labels_of, LoadContext, Split, Task, TaskConfig, Ta
 use crate::TrainError;
 use checkpoint::{read_records, sync_dir, CheckpointFiles, ModelFiles, OnRequest, RecordFile};
 use events::{format_duration, format_metrics, Reporter, RunEvent, Score, Session};
-use loader::{EvalLoader, Seeds, StepLoader};
+use loader::{EvalLoader, Seeds, Share, StepLoader};
 use output_dir::OutputLock;
 use resume::resume_point;
 use state::{greater_is_better, plot_panels, read_state, write_metrics_csv};
@@ -93,12 +94,69 @@ pub fn fine_tune_with(
 struct Setup<'a> {
     config: &'a FineTuneConfig<TaskConfig>,
     reporter: Arc<Mutex<Box<dyn Reporter>>>,
+    ranks: Ranks,
 }
 
 impl Setup<'_> {
     fn note(&self, text: String) {
         if let Ok(mut r) = self.reporter.lock() {
             r.report(RunEvent::Note(text));
+        }
+    }
+
+    /// This rank's share of each global batch.
+    fn share(&self) -> Share {
+        Share {
+            rank: self.ranks.rank(),
+            ranks: self.ranks.world_size(),
+        }
+    }
+
+    /// The output folder's lock, taken by rank 0 (the only rank that writes there).
+    fn lock(&self, out: &Path) -> Result<Option<OutputLock>, TrainError> {
+        if !self.ranks.is_main() {
+            return Ok(None);
+        }
+        let lock = OutputLock::acquire(out)?;
+        if let Some(holder) = &lock.taken_over {
+            self.note(format!(
+                "took over the lock of the run {holder}, which ended without releasing it"
+            ));
+        }
+        Ok(Some(lock))
+    }
+
+    /// The checkpoint to resume from: rank 0 chooses it ([`resume_point`]), every rank reads
+    /// it (the output folder is shared). A refusal on rank 0 stops every rank.
+    fn resume_point(
+        &self,
+        start: Start,
+        files: &CheckpointFiles,
+    ) -> Result<Option<(usize, PathBuf)>, TrainError> {
+        let chosen = match self.ranks.is_main() {
+            true => {
+                files.clean_scratch();
+                resume_point(self.config, start, self.ranks.world_size(), &|n| {
+                    self.note(n)
+                })
+            }
+            false => Ok(None),
+        };
+        if self.ranks.world_size() == 1 {
+            return chosen;
+        }
+        let message: Result<Option<(usize, PathBuf)>, String> = chosen
+            .as_ref()
+            .map(Clone::clone)
+            .map_err(ToString::to_string);
+        let bytes = serde_json::to_vec(&message).expect("the choice serialises");
+        let agreed = self.ranks.broadcast_bytes(bytes, 0);
+        let agreed: Result<Option<(usize, PathBuf)>, String> =
+            serde_json::from_slice(&agreed).map_err(|e| TrainError::Run(e.to_string()))?;
+        match (chosen, agreed) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(TrainError::Run(format!("rank 0 did not start: {e}"))),
+            (Ok(_), Ok(point)) => Ok(point),
         }
     }
 }
@@ -114,38 +172,36 @@ pub fn fine_tune_task<T: Task>(
         renderer,
         reporter,
         interrupter,
+        ranks,
     } = session;
     let setup = Setup {
         config,
         reporter: Arc::new(Mutex::new(reporter)),
+        ranks: ranks.clone(),
     };
     let out = config.output_dir.clone();
-    // Held until the run ends: a second run into `out` is refused meanwhile.
-    let lock = OutputLock::acquire(&out)?;
-    if let Some(holder) = &lock.taken_over {
-        setup.note(format!(
-            "took over the lock of the run {holder}, which ended without releasing it"
-        ));
-    }
+    // Held by rank 0 until the run ends: a second run into `out` is refused meanwhile.
+    let _lock = setup.lock(&out)?;
     let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
-    files.clean_scratch();
-    let resumed = resume_point(config, start, &|note| setup.note(note))?;
+    let resumed = setup.resume_point(start, &files)?;
     let devices = config
         .training
         .devices()
         .iter()
-        .map(|d| parse_device(d).map(|d| d.autodiff()))
+        .map(|d| parse_device(&ranks.device_name(d)).map(|d| d.autodiff()))
         .collect::<Result<Vec<_>, _>>()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
     check_length(config, &base)?;
     check_vocab(&tokenizer, &base, weights.as_deref().unwrap_or(&out))?;
-    write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
+    if ranks.is_main() {
+        write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
+    }
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
     let data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.
     let main = devices.first().cloned().unwrap_or_default();
     let labels = data.labels.as_ref();
-    let loaded = build_model(
+    let mut loaded = build_model(
         task,
         config,
         weights.as_deref(),
@@ -157,8 +213,11 @@ pub fn fine_tune_task<T: Task>(
     if let Some(note) = &loaded.note {
         setup.note(note.clone());
     }
-    let plan = Plan::new(config, data.train.features.len());
-    let state = setup.initial_state(resumed.as_ref(), plan.total_steps)?;
+    // Every rank starts from rank 0's weights.
+    loaded.model = ranks.broadcast_module(loaded.model, 0);
+    let plan = Plan::new(config, data.train.features.len(), ranks.world_size());
+    let mut state = setup.initial_state(resumed.as_ref(), plan.total_steps)?;
+    state.ranks = Some(ranks.world_size());
     let step = StepContext {
         task: Arc::new(task.clone()),
         pad: loaded.tokenizer.special_ids().pad,
@@ -170,12 +229,16 @@ pub fn fine_tune_task<T: Task>(
     };
     let learner = make_learner(task_model.clone(), config, &plan, &state, resumed.as_ref())?;
     setup.note(format!(
-        "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {}",
+        "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {}{}",
         config.summary(&task.describe()),
         data.train.features.len(),
         plan.total_steps,
         plan.steps_per_epoch,
-        plan.schedule.warmup
+        plan.schedule.warmup,
+        match ranks.world_size() {
+            1 => String::new(),
+            n => format!(" | {n} ranks, global batch {}", plan.batch_plan.batch_size),
+        }
     ));
     let context = Arc::new(setup.context(&task_model.step.task, &plan, &data, files, devices));
     let (mut state, model) = launch(
@@ -187,7 +250,18 @@ pub fn fine_tune_task<T: Task>(
         interrupter,
         state,
     )?;
+    // The ranks applied the same updates: their weights must be identical, bit for bit.
+    let digests = match ranks.world_size() {
+        1 => Vec::new(),
+        _ => ranks
+            .check_same_weights(&model)
+            .map_err(|e| TrainError::Run(e.to_string()))?,
+    };
+    if !ranks.is_main() {
+        return Ok(rank_summary(&state, &out, resumed.map(|r| r.0)));
+    }
     finish(
+        &digests,
         &context,
         &loaded,
         &data,
@@ -256,20 +330,22 @@ fn launch<T: Task>(
     Ok((state, result.model.model))
 }
 
-/// The training loader: one optimizer step takes `accumulation` passes on each device.
+/// The training loader: global batches of one optimizer step, this rank's share of each in
+/// passes of `batch_size` (`accumulation` passes on each device).
 fn train_loader<T: Task>(
     task: &Arc<T>,
     config: &FineTuneConfig<TaskConfig>,
     plan: &Plan,
     train: &Split<T::Feature>,
-    devices: usize,
+    share: Share,
 ) -> StepLoader<T> {
     let t = &config.training;
     StepLoader::new(
         Arc::clone(task),
         Arc::new(train.features.clone()),
         plan.batch_plan,
-        t.gradient_accumulation_steps * devices.max(1),
+        t.batch_size,
+        share,
         Seeds {
             data: t.data_seed(),
             dropout: t.seed,
@@ -300,19 +376,18 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(config: &FineTuneConfig<TaskConfig>, train_rows: usize) -> Self {
+    /// The plan of `train_rows` rows over `ranks` processes.
+    fn new(config: &FineTuneConfig<TaskConfig>, train_rows: usize, ranks: usize) -> Self {
         let t = &config.training;
-        let batches_per_epoch = train_rows.div_ceil(t.batch_size);
-        // One optimizer step takes `accumulation` forward passes on each device.
-        let passes = t.gradient_accumulation_steps * t.devices().len();
-        let steps_per_epoch = batches_per_epoch.div_ceil(passes);
+        let global_batch = global_batch(config, ranks);
+        let steps_per_epoch = train_rows.div_ceil(global_batch);
         let total_steps = t.max_steps.unwrap_or(steps_per_epoch * t.epochs);
         let warmup = t
             .warmup_steps
             .unwrap_or((t.warmup_ratio * total_steps as f64).ceil() as usize);
         Plan {
             batch_plan: BatchPlan {
-                batch_size: t.batch_size,
+                batch_size: global_batch,
                 shuffle_seed: Some(t.data_seed()),
                 group_by_length: t.group_by_length,
             },
@@ -327,6 +402,12 @@ impl Plan {
             },
         }
     }
+}
+
+/// Rows of one optimizer step over every rank: `batch_size` x accumulation x devices x ranks.
+pub fn global_batch(config: &FineTuneConfig<TaskConfig>, ranks: usize) -> usize {
+    let t = &config.training;
+    t.batch_size * t.gradient_accumulation_steps * t.devices().len().max(1) * ranks.max(1)
 }
 
 /// burn's `Learner` over the model, with AdamW and the schedule, restored from a checkpoint.
@@ -372,7 +453,7 @@ impl Setup<'_> {
         RunContext {
             config: config.clone(),
             task: Arc::clone(task),
-            loader: Arc::new(train_loader(task, config, plan, &data.train, devices.len())),
+            loader: Arc::new(train_loader(task, config, plan, &data.train, self.share())),
             validation: data.validation.as_ref().map(|split| {
                 let features = Arc::new(split.features.clone());
                 Arc::new(EvalLoader::new(
@@ -386,6 +467,7 @@ impl Setup<'_> {
             reporter: Arc::clone(&self.reporter),
             total_steps: plan.total_steps,
             devices,
+            ranks: self.ranks.clone(),
             patience: Patience {
                 patience: t.early_stopping_patience.unwrap_or(usize::MAX),
                 since_best: Arc::default(),
@@ -507,6 +589,7 @@ fn model_source(
 /// After the last step: the final model in the HF layout, the validation and test metrics,
 /// `metrics.png` and `train_results.json`.
 fn finish<T: Task>(
+    digests: &[String],
     ctx: &RunContext<T>,
     loaded: &Loaded<T::Model>,
     data: &TaskData<T::Feature>,
@@ -562,6 +645,9 @@ fn finish<T: Task>(
         "train_rows": state.train_rows,
         "train_rows_per_second": rows_per_second,
         "resumed_from": resumed_from,
+        "ranks": digests.len().max(1),
+        "exchange_seconds": state.exchange_seconds,
+        "weights_sha256": digests,
     });
     write_text_atomically(
         &out.join("train_results.json"),
@@ -577,6 +663,20 @@ fn finish<T: Task>(
         rows_per_second,
         model_dir,
     })
+}
+
+/// What a rank other than 0 returns: rank 0 evaluates and writes the final model.
+fn rank_summary(state: &TrainerState, out: &Path, resumed_from: Option<usize>) -> RunSummary {
+    RunSummary {
+        step: state.step,
+        resumed_from,
+        validation: state.validation_now(),
+        test: None,
+        train_seconds: state.train_seconds,
+        train_rows: state.train_rows,
+        rows_per_second: state.train_rows as f64 / state.train_seconds.max(1e-9),
+        model_dir: out.join("model"),
+    }
 }
 
 fn write_json(path: &Path, metrics: &Metrics) -> Result<(), TrainError> {

@@ -9,7 +9,8 @@ use toml::{Table, Value};
 use super::checkpoint::{list_checkpoints, set_aside, RUN_CONFIG_FILE};
 use super::manifest::{verify, MANIFEST_FILE};
 use super::output_dir::check_foreign;
-use super::Start;
+use super::state::read_state;
+use super::{global_batch, Start};
 use crate::config::FineTuneConfig;
 use crate::tasks::TaskConfig;
 use crate::TrainError;
@@ -27,6 +28,14 @@ const MAY_CHANGE: &[&str] = &[
     "training.eval_batch_size",
 ];
 
+/// Keys that split a global batch (rows per pass, passes, devices): they may change with the
+/// number of ranks as long as the global batch stays the same, and with it every step.
+const LAYOUT: &[&str] = &[
+    "training.batch_size",
+    "training.gradient_accumulation_steps",
+    "training.devices",
+];
+
 /// The checkpoint to resume from, if any: the newest whose files match its manifest (damaged
 /// ones are moved aside, each with a note), made by the same configuration. An error when the
 /// output folder holds checkpoints and `start.resume` is off, when it holds files no run wrote
@@ -35,6 +44,7 @@ const MAY_CHANGE: &[&str] = &[
 pub fn resume_point(
     config: &FineTuneConfig<TaskConfig>,
     start: Start,
+    ranks: usize,
     note: &dyn Fn(String),
 ) -> Result<Option<(usize, PathBuf)>, TrainError> {
     let out = &config.output_dir;
@@ -67,7 +77,7 @@ pub fn resume_point(
                         dir.display()
                     ));
                 }
-                check_same_run(config, &dir)?;
+                check_same_run(config, &dir, ranks)?;
                 note(format!("resumed from step {step}"));
                 return Ok(Some((step, dir)));
             }
@@ -90,8 +100,13 @@ pub fn resume_point(
 }
 
 /// Refuses to resume a checkpoint under a configuration that computes something else than
-/// the one it was made with (its `run.toml`), naming each key that changed.
-fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(), TrainError> {
+/// the one it was made with (its `run.toml`), naming each key that changed. On `ranks`
+/// processes, the keys that split the global batch may change if the global batch does not.
+fn check_same_run(
+    config: &FineTuneConfig<TaskConfig>,
+    dir: &Path,
+    ranks: usize,
+) -> Result<(), TrainError> {
     let path = dir.join(RUN_CONFIG_FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(());
@@ -100,12 +115,21 @@ fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(),
         path: path.clone(),
         message: e.to_string(),
     })?;
+    let (was, is) = global_batches(config, before.clone(), dir, ranks)?;
+    let same_batch = was == is;
     let now: Table = toml::from_str(&config.to_toml()).expect("a config's TOML reads back");
     let (before, now) = (flatten(&before), flatten(&now));
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+    let may_change = |key: &str| MAY_CHANGE.contains(&key) || (same_batch && LAYOUT.contains(&key));
+    let layout = (!same_batch).then(|| {
+        format!(
+            "the global batch (batch_size x gradient_accumulation_steps x devices x ranks) was \
+             {was}, is now {is} on {ranks} rank(s)"
+        )
+    });
     let changed: Vec<String> = keys
         .into_iter()
-        .filter(|key| !MAY_CHANGE.contains(&key.as_str()) && before.get(*key) != now.get(*key))
+        .filter(|key| !may_change(key.as_str()) && before.get(*key) != now.get(*key))
         .map(|key| {
             let show = |v: Option<&Value>| v.map_or("unset".to_string(), Value::to_string);
             format!(
@@ -114,6 +138,7 @@ fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(),
                 show(now.get(key))
             )
         })
+        .chain(layout)
         .collect();
     if changed.is_empty() {
         return Ok(());
@@ -125,6 +150,22 @@ fn check_same_run(config: &FineTuneConfig<TaskConfig>, dir: &Path) -> Result<(),
         changed.join("; "),
         config.output_dir.join("config.toml").display()
     )))
+}
+
+/// The global batch of the checkpoint's run (its config and its ranks, from
+/// `trainer_state.json`) and that of `config` on `ranks` processes.
+fn global_batches(
+    config: &FineTuneConfig<TaskConfig>,
+    before: Table,
+    dir: &Path,
+    ranks: usize,
+) -> Result<(usize, usize), TrainError> {
+    let is = global_batch(config, ranks);
+    let Ok(before) = FineTuneConfig::<TaskConfig>::from_table(before) else {
+        return Ok((is, is));
+    };
+    let state = read_state(dir)?;
+    Ok((global_batch(&before, state.ranks.unwrap_or(1)), is))
 }
 
 /// Every leaf of a table by its dotted key.

@@ -108,6 +108,12 @@ pub struct TrainerState {
     pub last_eval_seconds: f64,
     /// Training rows processed.
     pub train_rows: usize,
+    /// The processes (MPI ranks) of the run; absent in states written before runs had ranks.
+    #[serde(default)]
+    pub ranks: Option<usize>,
+    /// Seconds rank 0 spent summing gradients across ranks (part of `train_seconds`).
+    #[serde(default)]
+    pub exchange_seconds: f64,
 }
 
 /// What a run ended with.
@@ -222,6 +228,8 @@ impl TrainerState {
             eval_seconds: 0.0,
             last_eval_seconds: 0.0,
             train_rows: 0,
+            ranks: None,
+            exchange_seconds: 0.0,
         }
     }
 

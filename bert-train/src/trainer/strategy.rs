@@ -33,6 +33,7 @@ use super::loader::{EvalLoader, Position, StepLoader};
 use super::state::{write_metrics_csv, LogRow, TrainerState};
 use super::task_model::{EvalOutput, MicroBatch, StepOutput, TaskModel};
 use crate::config::FineTuneConfig;
+use crate::distributed::Ranks;
 use crate::metrics::Metrics;
 use crate::tasks::{file_order, split_metrics, Task, TaskConfig};
 use crate::TrainError;
@@ -66,6 +67,8 @@ pub struct RunContext<T: Task> {
     pub total_steps: usize,
     /// The training devices (autodiff); the first holds the weights and the optimizer.
     pub devices: Vec<Device>,
+    /// The processes of the run: each trains on its share, rank 0 writes.
+    pub ranks: Ranks,
     /// The early-stopping rule's view of the run.
     pub patience: Patience,
 }
@@ -144,6 +147,7 @@ impl<T: Task> SupervisedLearningStrategy<TaskModel<T>> for StepStrategy<T> {
             state: &mut state,
             last_lr: 0.0,
             stop: None,
+            stop_requested: false,
         }
         .run();
         *self.end.lock().expect("strategy state") = (state, Some(outcome));
@@ -189,6 +193,8 @@ struct StepLoop<'a, T: Task> {
     clock: Clock,
     last_lr: f64,
     stop: Option<Ending>,
+    /// A stop was asked for on some rank (a signal, `q`): all ranks stop after the same step.
+    stop_requested: bool,
 }
 
 impl<T: Task> StepLoop<'_, T> {
@@ -245,7 +251,8 @@ impl<T: Task> StepLoop<'_, T> {
         Ok(())
     }
 
-    /// Forward and backward over the step's micro-batches, then one update.
+    /// Forward and backward over the step's micro-batches (this rank's share), the gradients
+    /// summed over the ranks, then one update.
     fn train_step(
         &mut self,
         micro: Vec<MicroBatch<T::HostBatch>>,
@@ -253,10 +260,20 @@ impl<T: Task> StepLoop<'_, T> {
     ) -> Result<(), TrainError> {
         self.learner.lr_step();
         let lr = self.learner.lr_current();
-        let (output, grads) = match &self.workers {
+        let micro = self.weigh(micro);
+        let (mut output, grads) = match &self.workers {
             None => self.forward_backward(micro),
             Some(workers) => self.forward_backward_on(workers, micro)?,
         };
+        let ranks = &self.ctx.ranks;
+        let exchange = Instant::now();
+        let grads = ranks.all_reduce_gradients(&self.learner.model(), grads);
+        let asked = self.c.interrupter.should_stop();
+        let mut totals = [output.loss, output.rows as f64, f64::from(u8::from(asked))];
+        ranks.sum(&mut totals);
+        self.state.exchange_seconds += exchange.elapsed().as_secs_f64();
+        (output.loss, output.rows) = (totals[0], totals[1] as usize);
+        self.stop_requested = totals[2] > 0.0;
         self.learner.optimizer_step(grads);
         self.last_lr = lr.base();
         let s = &mut *self.state;
@@ -268,6 +285,22 @@ impl<T: Task> StepLoop<'_, T> {
         let item = TrainingItem::new(output, progress, Some(s.step), Some(lr));
         self.emit_train(LearnerEvent::ProcessedItem(item));
         Ok(())
+    }
+
+    /// The step's passes with what each loss is divided by (the step's count over all ranks,
+    /// over the pass's count: [`MicroBatch::loss_divisor`]); passes with nothing to average
+    /// (an empty share, a block with no masked token) are left out.
+    fn weigh(&self, micro: Vec<MicroBatch<T::HostBatch>>) -> Vec<MicroBatch<T::HostBatch>> {
+        let mut total = [micro.iter().map(|m| m.count as f64).sum::<f64>()];
+        self.ctx.ranks.sum(&mut total);
+        micro
+            .into_iter()
+            .filter(|m| m.count > 0)
+            .map(|m| MicroBatch {
+                loss_divisor: total[0] / m.count as f64,
+                ..m
+            })
+            .collect()
     }
 
     /// The summed loss, rows and gradients of a step's micro-batches, one after the other.
@@ -347,8 +380,9 @@ impl<T: Task> StepLoop<'_, T> {
         if let Some(error) = self.c.interrupter.error() {
             return Err(TrainError::Run(format!("training stopped: {error}")));
         }
-        // `q` in the terminal UI (or the interrupter): checkpoint here and stop.
-        if self.c.interrupter.should_stop() && !last && self.stop.is_none() {
+        // `q` in the terminal UI, a signal (the interrupter) on any rank: checkpoint here and
+        // stop.
+        if self.stop_requested && !last && self.stop.is_none() {
             self.stop = Some(Ending::Interrupted);
         }
         let interrupted = self.stop == Some(Ending::Interrupted);
@@ -445,7 +479,7 @@ impl<T: Task> StepLoop<'_, T> {
             return Ok(Metrics::new());
         };
         let model = self.learner.model().valid();
-        let (loss, outputs) = evaluate_batches::<T>(&model, &**loader)?;
+        let (loss, outputs) = evaluate_shares::<T>(&model, loader, &self.ctx.ranks)?;
         let outputs = file_order(loader.batches(), outputs);
         let features = loader.features();
         let labels = self.ctx.labels.as_ref();
@@ -458,8 +492,12 @@ impl<T: Task> StepLoop<'_, T> {
         ))
     }
 
-    /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch).
+    /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch)
+    /// (rank 0; the other ranks hold the same weights and state).
     fn checkpoint(&mut self, next: (usize, usize)) -> Result<(), TrainError> {
+        if !self.ctx.ranks.is_main() {
+            return Ok(());
+        }
         let mut saved = self.state.clone();
         (saved.epoch, saved.step_in_epoch) = next;
         saved.train_seconds = self.clock.train_seconds();
@@ -479,6 +517,9 @@ impl<T: Task> StepLoop<'_, T> {
     }
 
     fn write_csv(&self) -> Result<(), TrainError> {
+        if !self.ctx.ranks.is_main() {
+            return Ok(());
+        }
         let path = self.ctx.config.output_dir.join("metrics.csv");
         write_metrics_csv(&path, &self.state.history, self.ctx.task.metric_names())
     }
@@ -550,6 +591,36 @@ fn next_step<H>(
             return Ok(micro);
         }
     }
+}
+
+/// [`evaluate_batches`] split across ranks: rank `r` of `n` runs batches `r`, `r + n`, ...;
+/// the losses are summed and the outputs gathered back into batch order on every rank, so
+/// every rank gets one process's numbers (all the windows of a QA example, MLM's token counts).
+pub fn evaluate_shares<T: Task>(
+    model: &TaskModel<T>,
+    loader: &EvalLoader<T>,
+    ranks: &Ranks,
+) -> Result<(f64, Vec<T::Output>), TrainError> {
+    let (n, rank) = (ranks.world_size(), ranks.rank());
+    if n == 1 {
+        return evaluate_batches(model, loader);
+    }
+    let mut loss = [0.0];
+    let mut mine = Vec::new();
+    for b in (rank..loader.batches().len()).step_by(n) {
+        let out = InferenceStep::step(model, loader.batch(b));
+        loss[0] += out.loss * out.rows as f64;
+        mine.push(out.outputs);
+    }
+    ranks.sum(&mut loss);
+    let mut all = ranks
+        .gather_all(&mine)
+        .map_err(|e| TrainError::Run(format!("evaluation: {e}")))?;
+    let mut outputs = Vec::with_capacity(loader.num_items());
+    for b in 0..loader.batches().len() {
+        outputs.append(&mut all[b % n][b / n]);
+    }
+    Ok((loss[0], outputs))
 }
 
 /// The summed loss (mean per batch times its rows) and the outputs of every evaluation batch, in

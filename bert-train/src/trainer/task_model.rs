@@ -44,15 +44,22 @@ pub struct MicroBatch<H> {
     pub step: usize,
     /// Its index within the step.
     pub micro: usize,
-    /// The forward passes of the step (the loss is divided by this: accumulation averages).
+    /// This rank's forward passes of the step.
     pub parts: usize,
     /// Rows (features) in the batch.
     pub rows: usize,
+    /// What the task's loss averages over in this batch ([`Task::loss_count`]).
+    pub count: usize,
     /// The dropout seed of this pass.
     pub dropout_seed: u64,
+    /// The batch's mean loss is divided by this before the backward pass: the step's count
+    /// over all passes and ranks, over this batch's count. The gradients of the passes then sum
+    /// to those of the step's mean loss, however the rows are split.
+    pub loss_divisor: f64,
 }
 
-/// What a training step reports: its loss (the mean over its forward passes) and rows.
+/// What a training step reports: its loss (the step's mean, once summed over its passes and
+/// ranks) and rows.
 #[derive(Debug, Clone, Default)]
 pub struct StepOutput {
     /// Mean loss.
@@ -113,9 +120,9 @@ impl<T: Task> TrainStep for TaskModel<T> {
         let task = &self.step.task;
         let batch = task.to_device(&item.host, self.step.pad, &device);
         let (loss, _) = task.forward(&self.model, &batch, false);
-        let parts = item.parts.max(1) as f64;
-        let value = loss.clone().into_scalar::<f32>() as f64 / parts;
-        let grads = loss.div_scalar(parts).backward();
+        let divisor = item.loss_divisor;
+        let value = loss.clone().into_scalar::<f32>() as f64 / divisor;
+        let grads = loss.div_scalar(divisor).backward();
         let output = StepOutput {
             loss: value,
             rows: item.rows,
