@@ -3,9 +3,10 @@
 # (`tch`, the torch venv's CUDA build), runs the model parity tests on cuda:0 and tch-cuda:0,
 # times BERT-base (batch 32 x 128, f32) on both beside PyTorch on the same GPU, fine-tunes the
 # quickstart on the first GPU device, and prints one table (also appended to $GPU_CHECK_OUT,
-# default experiments/model-bench/gpu-check.md). burn-cuda's build needs network access to
-# GitHub (an LLVM bundle); without it the script checks tch-cuda alone and says so. bf16 is not
-# measured: burn has no autocast, and the bench has no pure-bf16 mode yet.
+# default experiments/model-bench/gpu-check.md). burn-cuda's build takes its LLVM from PyPI
+# (scripts/cuda-llvm.sh); if it still fails the script checks tch-cuda alone and says so. With
+# two GPUs or more and Open MPI, the quickstart also runs as a 2-rank job (`cuda:local`). bf16 is
+# not measured: burn has no autocast, and the bench has no pure-bf16 mode yet.
 #   GPU_CHECK_BATCH=32 GPU_CHECK_SEQ=128 GPU_CHECK_ITERS=10
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +28,15 @@ export LD_LIBRARY_PATH="$(ls -d "$VENV"/lib/python3*/site-packages/torch/lib | h
 rows=()
 row() { rows+=("| $1 | $2 |"); echo "gpu-check: $1: $2" >&2; }
 
-# 1. Builds. burn-cuda's build (cubecl-llvm) downloads an LLVM bundle from GitHub releases into
-#    ~/.local/share/tracel; without network access it fails, and only libtorch's CUDA is checked.
+# 1. Builds. burn-cuda's build (cubecl-llvm) wants LLVM 23: scripts/cuda-llvm.sh puts PyPI's
+#    where cubecl-llvm looks. If the build fails, only libtorch's CUDA is checked.
+bash scripts/cuda-llvm.sh >/dev/null || true
 devices=(tch-cuda:0)
 features=tch
-if cargo build -q --release --locked -p bert-train --features cuda,tch >/tmp/gpu-check-build.log 2>&1; then
-  devices=(cuda:0 tch-cuda:0); features=cuda,tch
+mpi=""
+command -v mpicc >/dev/null && mpi=",mpi"
+if cargo build -q --release --locked -p bert-train --features "cuda,tch$mpi" >/tmp/gpu-check-build.log 2>&1; then
+  devices=(cuda:0 tch-cuda:0); features="cuda,tch$mpi"
   row "build --features cuda,tch" "ok"
 else
   row "build --features cuda,tch" "FAILED (see /tmp/gpu-check-build.log); tch only"
@@ -67,6 +71,22 @@ if "$CARGO_TARGET_DIR/release/bert-train" fine-tune --config configs/quickstart.
   row "quickstart fine-tune on ${devices[0]}" "$(grep '^validation:' /tmp/gpu-check-quickstart.log); $(grep '^done:' /tmp/gpu-check-quickstart.log | sed 's/; model in.*//')"
 else
   row "quickstart fine-tune on ${devices[0]}" "FAIL (see /tmp/gpu-check-quickstart.log)"
+fi
+
+# 5. Two ranks, one GPU each (MPI; gradients staged through host memory).
+gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader | wc -l)
+if [ "$gpus" -ge 2 ] && [ -n "$mpi" ] && [ "$features" != tch ]; then
+  rm -rf runs/gpu-two-ranks
+  if OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root -np 2 \
+      "$CARGO_TARGET_DIR/release/bert-train" fine-tune --config configs/quickstart.toml \
+      --set 'output_dir="runs/gpu-two-ranks"' --set 'training.device="cuda:local"' \
+      >/tmp/gpu-check-ranks.log 2>&1; then
+    row "quickstart on 2 ranks x cuda:local" "$(grep '^validation:' /tmp/gpu-check-ranks.log); $(grep '^done:' /tmp/gpu-check-ranks.log | sed 's/; model in.*//')"
+  else
+    row "quickstart on 2 ranks x cuda:local" "FAIL (see /tmp/gpu-check-ranks.log)"
+  fi
+else
+  row "quickstart on 2 ranks" "not run ($gpus GPU(s); needs 2, Open MPI and the cuda build)"
 fi
 
 {

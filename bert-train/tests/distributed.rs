@@ -263,6 +263,55 @@ fn resume_copy(d: &Path, name: &str, np: usize, batch: usize) -> Output {
     }
 }
 
+/// Rank 0 cannot write its first checkpoint (its output folder on a 6 MB tmpfs; mounting one
+/// needs root): it says why, and the whole job ends with an error instead of leaving rank 1
+/// waiting for it in the next exchange.
+#[test]
+fn a_rank_that_fails_alone_ends_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small = d.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs", path(&small)])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let config = classification(d, "small/run", 8);
+    let mut child = mpirun(d, 2, &["fine-tune", "--config", path(&config)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let begun = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if begun.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = Command::new("umount").arg(path(&small)).status();
+            panic!("the job did not end in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = Command::new("umount").arg(path(&small)).status();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("error: rank 0")
+            && log.contains("cannot write")
+            && log.contains("No space left on device"),
+        "{log}"
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp")
         .args(["-a", path(from), path(to)])

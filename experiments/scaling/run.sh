@@ -8,7 +8,8 @@
 #
 # Sequence classification on data/sentiment at global batch 16 (one process: batch 16; two
 # ranks: 8 each), dropout as configured, no evaluation. Prints one line per run: sequences/s,
-# seconds per step, and the share of the step spent summing gradients across ranks.
+# seconds per step, and the shares of the step spent summing gradients across ranks and waiting
+# for the slower rank before that.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
@@ -60,7 +61,8 @@ label, path = sys.argv[1], sys.argv[2]
 r = json.load(open(path))
 step = r["train_seconds"] / r["step"]
 share = r.get("exchange_seconds", 0.0) / r["train_seconds"]
-print(f"{label:28s} {r['train_rows_per_second']:8.2f} seq/s  {step:7.3f} s/step  exchange {100 * share:5.1f}% of the step")
+wait = r.get("wait_seconds", 0.0) / r["train_seconds"]
+print(f"{label:32s} {r['train_rows_per_second']:7.2f} seq/s {step:7.3f} s/step | exchange {100 * share:4.1f}%, waiting {100 * wait:4.1f}% of the step")
 PY
 }
 

@@ -47,9 +47,12 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
         overwrite: args.overwrite,
     };
     let result = fine_tune_with(&config, start, session);
-    if !ranks.is_main() {
-        let rank = ranks.rank();
-        return result.map(|_| ()).with_context(|| format!("rank {rank}"));
+    if ranks.world_size() > 1 {
+        end_rank(&ranks, &result);
+        if !ranks.is_main() {
+            result?;
+            return Ok(());
+        }
     }
     // The terminal UI has closed: what it held back goes to the screen now.
     for line in held.lock().expect("held lines").drain(..) {
@@ -61,6 +64,22 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
     }
     println!("{}", done_line(&summary));
     Ok(())
+}
+
+/// A rank that failed alone would leave the others waiting in a collective: it prints its
+/// error and ends the whole job. A stop that every rank made together (a signal) ends normally.
+fn end_rank<T>(ranks: &Ranks, result: &Result<T, bert_train::TrainError>) {
+    match result {
+        Err(bert_train::TrainError::Stopped { .. }) | Ok(_) => {}
+        Err(e) => {
+            eprintln!(
+                "error: rank {}: {}",
+                ranks.rank(),
+                bert_train::error_chain(e)
+            );
+            ranks.abort(1);
+        }
+    }
 }
 
 /// Arguments of `bert-train evaluate`.

@@ -1,6 +1,7 @@
 //! A graceful stop for `fine-tune` on SIGTERM (what Slurm and Kubernetes send) and SIGINT
 //! (Ctrl-C): the first one lets the current step finish, writes a checkpoint and ends the run
-//! with status 128 + the signal's number (143, 130); a second one exits at once.
+//! with status 128 + the signal's number (143, 130); a second one exits at once. SIGXFSZ is
+//! ignored, so that a file-size limit is an error naming the file.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -37,6 +38,12 @@ mod handler {
             unsafe {
                 libc::signal(signal, on_signal as *const () as libc::sighandler_t);
             }
+        }
+        // A write past a file-size limit (`ulimit -f`) fails with "File too large", reported
+        // with the file's name, instead of killing the run without a word.
+        // SAFETY: ignoring a signal installs no code.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         }
         std::thread::spawn(move || loop {
             let signal = RECEIVED.load(Ordering::SeqCst);

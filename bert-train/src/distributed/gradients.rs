@@ -16,8 +16,8 @@ struct Slot {
     device: Device,
 }
 
-/// The parameters' gradients of one rank laid end to end: the buffer starts with one
-/// presence flag per parameter (1 where this rank has a gradient), then the values.
+/// The parameters' gradients of one rank laid end to end, then one presence flag per
+/// parameter (1 where this rank has a gradient).
 struct Flat {
     slots: Vec<Slot>,
     values: Vec<f32>,
@@ -31,44 +31,42 @@ impl Flat {
             grads: &'a mut GradientsParams,
             flags: Vec<f32>,
             slots: Vec<Slot>,
-            parts: Vec<Vec<f32>>,
+            values: Vec<f32>,
         }
         impl ModuleVisitor for Take<'_> {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
                 let shape = param.val().dims().to_vec();
                 let len = shape.iter().product();
-                let (values, device) = match self.grads.remove::<D>(param.id) {
+                let device = match self.grads.remove::<D>(param.id) {
                     Some(g) => {
                         let device = g.device();
                         let data = g.into_data().convert::<f32>();
-                        (data.try_into_vec::<f32>().expect("f32 gradients"), device)
+                        let values = data.as_slice::<f32>().expect("f32 gradients");
+                        self.values.extend_from_slice(values);
+                        self.flags.push(1.0);
+                        device
                     }
-                    None => (Vec::new(), param.val().device().without_autodiff()),
+                    None => {
+                        self.values.resize(self.values.len() + len, 0.0);
+                        self.flags.push(0.0);
+                        param.val().device().without_autodiff()
+                    }
                 };
-                self.flags.push(if values.is_empty() { 0.0 } else { 1.0 });
-                self.parts.push(values);
                 self.slots.push(Slot { len, shape, device });
             }
         }
+        let total = module.num_params();
         let mut take = Take {
             grads,
             flags: Vec::new(),
             slots: Vec::new(),
-            parts: Vec::new(),
+            values: Vec::with_capacity(total + 1024),
         };
         module.visit(&mut take);
-        let total = take.flags.len() + take.slots.iter().map(|s| s.len).sum::<usize>();
-        let mut values = Vec::with_capacity(total);
-        values.extend_from_slice(&take.flags);
-        for (part, slot) in take.parts.iter().zip(&take.slots) {
-            match part.is_empty() {
-                true => values.resize(values.len() + slot.len, 0.0),
-                false => values.extend_from_slice(part),
-            }
-        }
+        take.values.extend_from_slice(&take.flags);
         Flat {
             slots: take.slots,
-            values,
+            values: take.values,
         }
     }
 
@@ -76,6 +74,7 @@ impl Flat {
     fn into_grads<M: Module>(self, module: &M) -> GradientsParams {
         struct Give<'a> {
             flat: &'a Flat,
+            flags: usize,
             next: usize,
             offset: usize,
             grads: GradientsParams,
@@ -86,7 +85,7 @@ impl Flat {
                 let range = self.offset..self.offset + slot.len;
                 self.next += 1;
                 self.offset += slot.len;
-                if self.flat.values[k] > 0.0 {
+                if self.flat.values[self.flags + k] > 0.0 {
                     let data =
                         TensorData::new(self.flat.values[range].to_vec(), slot.shape.clone());
                     let grad = Tensor::<D>::from_data(data, &slot.device);
@@ -95,9 +94,10 @@ impl Flat {
             }
         }
         let mut give = Give {
-            offset: self.slots.len(),
+            flags: self.values.len() - self.slots.len(),
             flat: &self,
             next: 0,
+            offset: 0,
             grads: GradientsParams::new(),
         };
         module.visit(&mut give);
@@ -183,7 +183,9 @@ fn weight_bytes<M: Module>(module: &M) -> Vec<u8> {
     impl ModuleVisitor for Bytes {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let data = param.val().into_data().convert::<f32>();
-            for v in data.iter::<f32>() {
+            let values = data.as_slice::<f32>().expect("f32 weights");
+            self.0.reserve(values.len() * 4);
+            for v in values {
                 self.0.extend_from_slice(&v.to_le_bytes());
             }
         }

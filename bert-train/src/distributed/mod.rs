@@ -58,6 +58,8 @@ pub(crate) trait Exchange: Send + Sync {
     fn broadcast(&self, bytes: &mut [u8], root: usize);
     /// Every rank's `bytes` (the same length everywhere), in rank order.
     fn all_gather(&self, bytes: &[u8]) -> Vec<u8>;
+    /// Ends every process of the run with `code`.
+    fn abort(&self, code: i32) -> !;
 }
 
 /// A world of one process.
@@ -78,6 +80,9 @@ impl Exchange for Alone {
     fn broadcast(&self, _bytes: &mut [u8], _root: usize) {}
     fn all_gather(&self, bytes: &[u8]) -> Vec<u8> {
         bytes.to_vec()
+    }
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
     }
 }
 
@@ -200,6 +205,12 @@ impl Ranks {
                 serde_json::from_slice(&self.broadcast_bytes(sent, root)).map_err(failed)
             })
             .collect()
+    }
+
+    /// Ends every process of the run with `code` (`MPI_Abort`): what a rank does when it
+    /// fails alone, since the others would otherwise wait for it in the next collective.
+    pub fn abort(&self, code: i32) -> ! {
+        self.exchange.abort(code)
     }
 
     /// `device` with a `local` index replaced by this process's local rank:

@@ -103,6 +103,11 @@ impl Exchange for World {
         });
     }
 
+    fn abort(&self, code: i32) -> ! {
+        // Without the lock: another thread may hold it inside a collective that never ends.
+        SimpleCommunicator::world().abort(code)
+    }
+
     fn all_gather(&self, bytes: &[u8]) -> Vec<u8> {
         let mut all = vec![0u8; bytes.len() * self.size];
         self.with(|world| world.all_gather_into(bytes, &mut all[..]));

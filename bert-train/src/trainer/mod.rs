@@ -647,6 +647,7 @@ fn finish<T: Task>(
         "resumed_from": resumed_from,
         "ranks": digests.len().max(1),
         "exchange_seconds": state.exchange_seconds,
+        "wait_seconds": state.wait_seconds,
         "weights_sha256": digests,
     });
     write_text_atomically(

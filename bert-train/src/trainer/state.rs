@@ -114,6 +114,10 @@ pub struct TrainerState {
     /// Seconds rank 0 spent summing gradients across ranks (part of `train_seconds`).
     #[serde(default)]
     pub exchange_seconds: f64,
+    /// Seconds rank 0 waited for the slowest rank before each exchange (part of
+    /// `train_seconds`).
+    #[serde(default)]
+    pub wait_seconds: f64,
 }
 
 /// What a run ended with.
@@ -230,6 +234,7 @@ impl TrainerState {
             train_rows: 0,
             ranks: None,
             exchange_seconds: 0.0,
+            wait_seconds: 0.0,
         }
     }
 

@@ -266,6 +266,12 @@ impl<T: Task> StepLoop<'_, T> {
             Some(workers) => self.forward_backward_on(workers, micro)?,
         };
         let ranks = &self.ctx.ranks;
+        if ranks.world_size() > 1 {
+            // Time spent waiting for the slowest rank, apart from the exchange itself.
+            let wait = Instant::now();
+            ranks.sum(&mut [0.0]);
+            self.state.wait_seconds += wait.elapsed().as_secs_f64();
+        }
         let exchange = Instant::now();
         let grads = ranks.all_reduce_gradients(&self.learner.model(), grads);
         let asked = self.c.interrupter.should_stop();
