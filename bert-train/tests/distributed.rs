@@ -270,17 +270,10 @@ fn resume_copy(d: &Path, name: &str, np: usize, batch: usize) -> Output {
 fn a_rank_that_fails_alone_ends_the_job() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let small = d.join("small");
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs", path(&small)])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(disk) = SmallDisk::mount(&d.join("small")) else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
+    };
     let config = classification(d, "small/run", 8);
     let mut child = mpirun(d, 2, &["fine-tune", "--config", path(&config)])
         .stdout(Stdio::null())
@@ -294,12 +287,11 @@ fn a_rank_that_fails_alone_ends_the_job() {
         }
         if begun.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
-            let _ = Command::new("umount").arg(path(&small)).status();
             panic!("the job did not end in 120 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let _ = Command::new("umount").arg(path(&small)).status();
+    drop(disk);
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(!status.success(), "{log}");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{bert_train, failed, ok, read_json, tiny_run_config};
+use common::{bert_train, failed, ok, read_json, tiny_run_config, SmallDisk};
 
 /// What a finished run leaves that must not depend on interruptions.
 #[derive(PartialEq)]
@@ -389,12 +389,8 @@ fn a_full_disk_fails_the_run_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let small = d.join("small");
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs", path(&small)])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let disk = SmallDisk::mount(&small);
+    let mounted = disk.is_some();
     let config = tiny_run_config(d, "small/run", "checkpoint_every_steps = 2\n");
     let shell = format!(
         "trap '' XFSZ; {}exec {:?} fine-tune --config {:?}",
@@ -411,9 +407,7 @@ fn a_full_disk_fails_the_run_cleanly() {
     let out_dir = small.join("run");
     let left = scratch_left(&out_dir);
     let steps = checkpoint_steps(&out_dir);
-    if mounted {
-        let _ = Command::new("umount").arg(path(&small)).status();
-    }
+    drop(disk);
     assert!(!out.status.success(), "the run did not fail");
     assert!(!err.contains("panicked"), "a panic:\n{err}");
     let reason = if mounted {

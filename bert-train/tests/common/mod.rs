@@ -115,3 +115,26 @@ pub fn tiny_run_config(d: &Path, out: &str, training: &str) -> PathBuf {
     std::fs::write(&path, config).unwrap();
     path
 }
+
+/// A 6 MB tmpfs mounted at `dir` (created), unmounted when dropped; `None` where mounting is
+/// not allowed (not root).
+pub struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    pub fn mount(dir: &Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
