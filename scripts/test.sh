@@ -47,6 +47,17 @@ else
   echo "test.sh: this CPU has no AVX-512: the tests above ran the AVX2/FMA matmul path" >&2
 fi
 
+# The `cuda` feature (burn-cuda) with `mpi`, checked offline with PyPI's LLVM 23
+# (scripts/cuda-llvm.sh); not run: no GPU here (scripts/gpu-check.sh runs it on one).
+if [ ${#ws_features[@]} -gt 0 ]; then
+  if llvm=$(bash scripts/cuda-llvm.sh); then
+    echo "test.sh: cargo check --features cuda,mpi (LLVM 23 at $llvm)" >&2
+    cargo check --locked -p bert-train --features cuda,mpi
+  else
+    echo "test.sh: scripts/cuda-llvm.sh failed, the cuda feature is not checked" >&2
+  fi
+fi
+
 # The same model parity on the other devices, and bert-train built with them (the torch venv's
 # torch is a CUDA build, so this binary runs `tch-cuda:N`). One feature list for every build
 # below, so that Burn compiles once for them. The `cuda` feature (burn-cuda) is not built here:
