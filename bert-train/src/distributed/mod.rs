@@ -117,7 +117,7 @@ impl Ranks {
     /// any launcher that sets the PMI or Open MPI variables); else [`Ranks::single`]. Built
     /// without the `mpi` feature, a launch of more than one rank is refused.
     pub fn from_launcher() -> Result<Self, DistributedError> {
-        let Some((variable, rank, world)) = launcher_world() else {
+        let Some((variable, rank, world)) = launcher_world(|name| std::env::var(name).ok()) else {
             return Ok(Ranks::single());
         };
         #[cfg(feature = "mpi")]
@@ -223,9 +223,10 @@ impl Ranks {
     }
 }
 
-/// The launcher variable, rank and world size, when an MPI launcher started this process.
-fn launcher_world() -> Option<(&'static str, usize, usize)> {
-    let number = |name: &str| std::env::var(name).ok()?.trim().parse::<usize>().ok();
+/// The launcher variable, rank and world size, when an MPI launcher started this process
+/// (`var` reads the environment).
+fn launcher_world(var: impl Fn(&str) -> Option<String>) -> Option<(&'static str, usize, usize)> {
+    let number = |name: &str| var(name)?.trim().parse::<usize>().ok();
     let pairs = [
         ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
         ("PMIX_SIZE", "PMIX_RANK"),
@@ -259,5 +260,33 @@ mod tests {
         assert_eq!(ranks.all_gather(&[7, 8]), [vec![7, 8]]);
         assert_eq!(ranks.device_name("cuda:local"), "cuda:0");
         assert_eq!(ranks.device_name("cpu"), "cpu");
+    }
+
+    #[test]
+    fn launchers_are_known_by_their_variables() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                let found = pairs.iter().find(|(k, _)| *k == name);
+                found.map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(launcher_world(env(&[])), None);
+        const OMPI: &[(&str, &str)] =
+            &[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_RANK", "3")];
+        assert_eq!(
+            launcher_world(env(OMPI)),
+            Some(("OMPI_COMM_WORLD_SIZE", 3, 4))
+        );
+        const SLURM: &[(&str, &str)] = &[("PMIX_RANK", "1")];
+        assert_eq!(launcher_world(env(SLURM)), Some(("PMIX_RANK", 1, 2)));
+        let error = DistributedError::NoMpi {
+            variable: "OMPI_COMM_WORLD_SIZE",
+            rank: 3,
+            world: 4,
+        };
+        assert!(
+            error.to_string().contains("rank 3 of 4")
+                && error.to_string().contains("--features mpi")
+        );
     }
 }
