@@ -3,8 +3,10 @@
 //! Two ranks at batch 8 train exactly what one process trains at batch 16: with dropout off,
 //! the weights and the validation loss agree within 1e-5 after 10 steps, for sequence
 //! classification and for masked LM (whose shards hold different numbers of masked tokens), and
-//! the ranks' weights are bit-identical. A rank killed with kill -9 ends the job with an error
-//! and leaves the checkpoints whole; `--resume` continues on 2 ranks, or on one process.
+//! the ranks' weights are bit-identical. A rank killed with kill -9, or one that fails alone
+//! (a full disk), ends the job with an error and leaves the checkpoints whole; SIGTERM stops
+//! every rank after the same step with a checkpoint; `--resume` continues on 2 ranks, or on one
+//! process with the same global batch.
 
 #![cfg(feature = "mpi")]
 
@@ -45,16 +47,61 @@ fn run_mpi(dir: &Path, np: usize, args: &[&str]) -> Output {
 /// The tiny sequence-classification run of the other tests with dropout off: 160 rows, global
 /// batch 16, 10 steps, validation at steps 5 and 10.
 fn classification(d: &Path, out: &str, batch: usize) -> PathBuf {
+    classification_for(d, out, batch, 1)
+}
+
+/// The same over `epochs` epochs of 10 steps.
+fn classification_for(d: &Path, out: &str, batch: usize, epochs: usize) -> PathBuf {
     let config = tiny_run_config(
         d,
         out,
         &format!(
-            "epochs = 1\nbatch_size = {batch}\ngradient_accumulation_steps = 1\n\
+            "epochs = {epochs}\nbatch_size = {batch}\ngradient_accumulation_steps = 1\n\
              checkpoint_every_steps = 4\nkeep_checkpoints = 3"
         ),
     );
     without_dropout(&config);
     config
+}
+
+/// A 2-rank run of 80 steps, interrupted by `interrupt` (given mpirun's PID) once its first
+/// checkpoint is on disk; the job's exit status and its stderr.
+fn interrupted(
+    d: &Path,
+    out: &str,
+    interrupt: impl FnOnce(u32),
+) -> (std::process::ExitStatus, String) {
+    let config = classification_for(d, out, 8, 8);
+    let mut job = mpirun(d, 2, &["fine-tune", "--config", path(&config)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let begun = Instant::now();
+    while checkpoint_steps(&d.join(out)).is_empty() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    interrupt(job.id());
+    let ended = Instant::now();
+    let status = job.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let waited = ended.elapsed();
+    assert!(
+        waited < Duration::from_secs(60),
+        "the job took {waited:?} to end"
+    );
+    (status, log)
+}
+
+fn signal(name: &str, pids: &[u32]) {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(&pids)
+        .status();
+    assert!(status.unwrap().success());
 }
 
 /// Masked LM on the tiny model over 40 news lines, global batch 16, 10 steps, dropout off.
@@ -195,38 +242,16 @@ fn children(parent: u32) -> Vec<u32> {
 fn a_killed_rank_ends_the_job_and_the_run_resumes_on_two_ranks_or_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let whole = classification(d, "whole", 8);
+    let whole = classification_for(d, "whole", 8, 8);
     ok(run_mpi(d, 2, &["fine-tune", "--config", path(&whole)]));
     let final_loss = validation_loss(&d.join("whole"));
-
-    let cut = classification(d, "cut", 8);
-    let mut job = mpirun(d, 2, &["fine-tune", "--config", path(&cut)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let begun = Instant::now();
-    while checkpoint_steps(&d.join("cut")).is_empty() {
-        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let ranks = children(job.id());
-    assert_eq!(ranks.len(), 2, "{ranks:?}");
     // Kill the second rank (not the one that writes).
-    let killed = Instant::now();
-    Command::new("kill")
-        .args(["-9", &ranks[1].to_string()])
-        .status()
-        .unwrap();
-    let status = job.wait().unwrap();
-    let mut log = String::new();
-    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let (status, log) = interrupted(d, "cut", |job| {
+        let ranks = children(job);
+        assert_eq!(ranks.len(), 2, "{ranks:?}");
+        signal("9", &ranks[1..]);
+    });
     assert!(!status.success(), "{log}");
-    assert!(
-        killed.elapsed() < Duration::from_secs(60),
-        "the job took {:?} to end",
-        killed.elapsed()
-    );
     assert!(log.contains("rank 1") || log.contains("signal 9"), "{log}");
     let steps = checkpoint_steps(&d.join("cut"));
     assert!(
@@ -252,10 +277,43 @@ fn a_killed_rank_ends_the_job_and_the_run_resumes_on_two_ranks_or_one() {
     );
 }
 
+/// SIGTERM to every rank, as Slurm stops a job: all ranks stop after the same step, rank 0
+/// writes its checkpoint and says so once, the job exits with 143, and `--resume` ends where
+/// the uninterrupted run ends.
+#[test]
+fn sigterm_stops_every_rank_after_the_same_step_and_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let whole = classification_for(d, "whole", 8, 8);
+    ok(run_mpi(d, 2, &["fine-tune", "--config", path(&whole)]));
+    let final_loss = validation_loss(&d.join("whole"));
+    let (status, log) = interrupted(d, "cut", |job| signal("TERM", &children(job)));
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert_eq!(log.matches("stopped at step").count(), 1, "{log}");
+    assert_eq!(log.matches("SIGTERM: finishing").count(), 1, "{log}");
+    let stopped: usize = log
+        .split("stopped at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap();
+    assert_eq!(
+        checkpoint_steps(&d.join("cut")).last(),
+        Some(&stopped),
+        "{log}"
+    );
+    let t = ok(resume_copy(d, "two", 2, 8));
+    assert!(t.contains(&format!("resumed from step {stopped}")), "{t}");
+    let loss = validation_loss(&d.join("two"));
+    assert!(
+        (loss - final_loss).abs() < 1e-6,
+        "{loss} against {final_loss}"
+    );
+}
+
 /// `--resume` on `np` processes at `batch` in a copy of the interrupted run's folder.
 fn resume_copy(d: &Path, name: &str, np: usize, batch: usize) -> Output {
     copy_dir(&d.join("cut"), &d.join(name));
-    let config = classification(d, name, batch);
+    let config = classification_for(d, name, batch, 8);
     let args = ["fine-tune", "--config", path(&config), "--resume"];
     match np {
         1 => bert_train(d, &args),

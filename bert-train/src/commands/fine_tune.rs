@@ -41,7 +41,7 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
         false => (Session::quiet(), Default::default()),
     };
     let session = session.on(ranks.clone());
-    super::signals::stop_on_signals(session.interrupter.clone());
+    super::signals::stop_on_signals(session.interrupter.clone(), ranks.is_main());
     let start = Start {
         resume: args.resume,
         overwrite: args.overwrite,
@@ -50,8 +50,11 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
     if ranks.world_size() > 1 {
         end_rank(&ranks, &result);
         if !ranks.is_main() {
-            result?;
-            return Ok(());
+            // Rank 0 reports the run (a stop too; the exit status still says which signal).
+            return match result {
+                Err(bert_train::TrainError::Stopped { .. }) | Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
         }
     }
     // The terminal UI has closed: what it held back goes to the screen now.

@@ -31,8 +31,9 @@ mod handler {
         }
     }
 
-    /// Installs the handlers; a thread passes the first signal on to `interrupter`.
-    pub fn stop_on_signals(interrupter: Interrupter) {
+    /// Installs the handlers; a thread passes the first signal on to `interrupter` (and says
+    /// so, if `announce`: one rank of a job speaks for all).
+    pub fn stop_on_signals(interrupter: Interrupter, announce: bool) {
         for signal in [libc::SIGTERM, libc::SIGINT] {
             // SAFETY: the handler only touches an atomic and calls `_exit`.
             unsafe {
@@ -53,10 +54,12 @@ mod handler {
                 } else {
                     "SIGINT"
                 };
-                eprintln!(
-                    "{name}: finishing this step, then writing a checkpoint (send it again to \
-                     stop at once)"
-                );
+                if announce {
+                    eprintln!(
+                        "{name}: finishing this step, then writing a checkpoint (send it again \
+                         to stop at once)"
+                    );
+                }
                 interrupter.stop(Some(name));
                 return;
             }
@@ -70,4 +73,4 @@ pub use handler::stop_on_signals;
 
 /// Without the handler (other platforms), signals end the run as the system does.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn stop_on_signals(_interrupter: Interrupter) {}
+pub fn stop_on_signals(_interrupter: Interrupter, _announce: bool) {}
