@@ -489,13 +489,8 @@ impl<T: Task> StepLoop<'_, T> {
         let outputs = file_order(loader.batches(), outputs);
         let features = loader.features();
         let labels = self.ctx.labels.as_ref();
-        Ok(split_metrics(
-            &*self.ctx.task,
-            features,
-            outputs,
-            labels,
-            loss,
-        ))
+        let metrics = split_metrics(&*self.ctx.task, features, outputs, labels, loss);
+        Ok(agree_on(&self.ctx.ranks, metrics))
     }
 
     /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch)
@@ -597,6 +592,25 @@ fn next_step<H>(
             return Ok(micro);
         }
     }
+}
+
+/// Rank 0's metrics on every rank: early stopping and the best checkpoint then decide alike
+/// even if a sum over ranks rounded differently somewhere (values travel as their bits).
+fn agree_on(ranks: &Ranks, metrics: Metrics) -> Metrics {
+    if ranks.world_size() == 1 {
+        return metrics;
+    }
+    let bits: Vec<(String, u64)> = metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_bits()))
+        .collect();
+    let bytes = serde_json::to_vec(&bits).expect("names and integers serialise");
+    let agreed: Vec<(String, u64)> =
+        serde_json::from_slice(&ranks.broadcast_bytes(bytes, 0)).expect("rank 0's metrics");
+    agreed
+        .into_iter()
+        .map(|(k, v)| (k, f64::from_bits(v)))
+        .collect()
 }
 
 /// [`evaluate_batches`] split across ranks: rank `r` of `n` runs batches `r`, `r + n`, ...;
