@@ -49,12 +49,13 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
     let result = fine_tune_with(&config, start, session);
     if ranks.world_size() > 1 {
         end_rank(&ranks, &result);
+        // A stop is reported (the exit status still says which signal).
+        if let Err(bert_train::TrainError::Stopped { .. }) = result {
+            return Ok(());
+        }
         if !ranks.is_main() {
-            // Rank 0 reports the run (a stop too; the exit status still says which signal).
-            return match result {
-                Err(bert_train::TrainError::Stopped { .. }) | Ok(_) => Ok(()),
-                Err(e) => Err(e.into()),
-            };
+            result?;
+            return Ok(());
         }
     }
     // The terminal UI has closed: what it held back goes to the screen now.
@@ -70,10 +71,16 @@ pub fn run(args: &FineTuneArgs) -> Result<()> {
 }
 
 /// A rank that failed alone would leave the others waiting in a collective: it prints its
-/// error and ends the whole job. A stop that every rank made together (a signal) ends normally.
+/// error and ends the whole job. A stop that every rank made together (a signal) ends normally,
+/// rank 0 saying so before MPI shuts down (a rank that exits first could end the job before).
 fn end_rank<T>(ranks: &Ranks, result: &Result<T, bert_train::TrainError>) {
     match result {
-        Err(bert_train::TrainError::Stopped { .. }) | Ok(_) => {}
+        Err(stop @ bert_train::TrainError::Stopped { .. }) => {
+            if ranks.is_main() {
+                eprintln!("{stop}");
+            }
+        }
+        Ok(_) => {}
         Err(e) => {
             eprintln!(
                 "error: rank {}: {}",

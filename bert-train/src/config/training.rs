@@ -215,6 +215,8 @@ impl TrainingConfig {
             "device"
         };
         for device in self.devices() {
+            // `cuda:local`: each rank's own GPU (`distributed::Ranks::device_name`).
+            let device = crate::distributed::Ranks::single().device_name(&device);
             if let Err(e) = bert_model::parse_device(&device) {
                 problems.push(format!("`training.{key}`: {e}"));
             }

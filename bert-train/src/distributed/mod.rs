@@ -185,24 +185,28 @@ impl Ranks {
 
     /// Every rank's `bytes` (the same length on every rank), in rank order.
     pub fn all_gather(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        if bytes.is_empty() {
+            return vec![Vec::new(); self.world_size()];
+        }
         let all = self.exchange.all_gather(bytes);
         all.chunks(bytes.len().max(1)).map(<[u8]>::to_vec).collect()
     }
 
-    /// Every rank's `value`, in rank order (each rank's in turn, as JSON, broadcast from it).
+    /// Every rank's `value`, in rank order (each rank's in turn, encoded by bincode, which
+    /// keeps every float's bits, NaN included, and broadcast from it).
     pub fn gather_all<V>(&self, value: &V) -> Result<Vec<V>, DistributedError>
     where
         V: serde::Serialize + serde::de::DeserializeOwned,
     {
-        let failed = |e: serde_json::Error| DistributedError::Disagree(format!("gather: {e}"));
-        let mine = serde_json::to_vec(value).map_err(failed)?;
+        let failed = |e: bincode::Error| DistributedError::Disagree(format!("gather: {e}"));
+        let mine = bincode::serialize(value).map_err(failed)?;
         (0..self.world_size())
             .map(|root| {
                 let sent = match root == self.rank() {
                     true => mine.clone(),
                     false => Vec::new(),
                 };
-                serde_json::from_slice(&self.broadcast_bytes(sent, root)).map_err(failed)
+                bincode::deserialize(&self.broadcast_bytes(sent, root)).map_err(failed)
             })
             .collect()
     }
@@ -238,8 +242,10 @@ fn launcher_world(var: impl Fn(&str) -> Option<String>) -> Option<(&'static str,
             return Some((size, number(rank).unwrap_or(0), world));
         }
     }
-    // `srun --mpi=pmix` sets PMIX_RANK but not always a size variable.
-    number("PMIX_RANK").map(|rank| ("PMIX_RANK", rank, rank + 1))
+    // `srun --mpi=pmix` sets PMIX_RANK but not always a size variable; Slurm gives the count.
+    let rank = number("PMIX_RANK")?;
+    let world = number("SLURM_NTASKS").unwrap_or(0).max(rank + 1);
+    Some(("PMIX_RANK", rank, world))
 }
 
 #[cfg(test)]
@@ -258,6 +264,9 @@ mod tests {
         assert_eq!(values, [1.5, 2.0]);
         assert_eq!(ranks.broadcast_bytes(vec![1, 2, 3], 0), [1, 2, 3]);
         assert_eq!(ranks.all_gather(&[7, 8]), [vec![7, 8]]);
+        // Gathered values keep their bits, NaN included (JSON would turn it into null).
+        let back = ranks.gather_all(&vec![f64::NAN, 0.1 + 0.2]).unwrap();
+        assert!(back[0][0].is_nan() && back[0][1] == 0.1 + 0.2);
         assert_eq!(ranks.device_name("cuda:local"), "cuda:0");
         assert_eq!(ranks.device_name("cpu"), "cpu");
     }

@@ -48,6 +48,7 @@ impl World {
             )));
         }
         let world = universe.world();
+        abort_on_panic();
         let rank = world.rank() as usize;
         let size = world.size() as usize;
         let local_rank = world.split_shared(world.rank()).rank() as usize;
@@ -66,6 +67,17 @@ impl World {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         f(&inner.world)
     }
+}
+
+/// A panic on one rank ends the whole job: unwinding would reach `MPI_Finalize`, which waits
+/// for ranks that are themselves waiting for this one in a collective.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("a panic on this rank: ending the MPI job");
+        SimpleCommunicator::world().abort(101);
+    }));
 }
 
 impl Exchange for World {
@@ -99,7 +111,10 @@ impl Exchange for World {
 
     fn broadcast(&self, bytes: &mut [u8], root: usize) {
         self.with(|world| {
-            world.process_at_rank(root as i32).broadcast_into(bytes);
+            // In pieces: MPI counts are 32-bit.
+            for piece in bytes.chunks_mut(PIECE * 4) {
+                world.process_at_rank(root as i32).broadcast_into(piece);
+            }
         });
     }
 

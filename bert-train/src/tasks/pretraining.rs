@@ -178,6 +178,13 @@ impl Task for Pretraining {
         batch
     }
 
+    /// The rows. The loss is the masked tokens' mean plus the pairs' mean, so a step split
+    /// across ranks (or accumulated passes) weighs each batch's MLM term by its rows rather than
+    /// by its masked tokens: close to one process's step, not equal to it.
+    fn loss_count(&self, _host: &HostBatch, rows: usize) -> usize {
+        rows
+    }
+
     fn to_device(&self, host: &HostBatch, pad_id: u32, device: &Device) -> Batch {
         let input = BertInput::from_rows(&host.rows, pad_id, device);
         let n = host.next.len();

@@ -601,7 +601,7 @@ fn finish<T: Task>(
     let out = &config.output_dir;
     let final_model = model.valid();
     let model_dir = write_final_model(out, &final_model, loaded, config.data.max_seq_length)?;
-    let device = parse_device(&config.training.device())?;
+    let device = ctx.devices[0].clone().without_autodiff();
     let evaluate_split = |split: &Split<T::Feature>| {
         evaluate(
             &*ctx.task,
@@ -851,7 +851,7 @@ fn evaluate_dir_task<T: Task>(
     model_dir: &Path,
     split: &str,
 ) -> Result<Metrics, TrainError> {
-    let device = parse_device(&config.training.device())?;
+    let device = parse_device(&Ranks::single().device_name(&config.training.device()))?;
     let tokenizer = load_tokenizer(model_dir)?;
     let base = BertConfig::from_file(model_dir.join("config.json"))
         .map_err(bert_model::PretrainedError::from)?;

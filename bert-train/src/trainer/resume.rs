@@ -116,12 +116,12 @@ fn check_same_run(
         message: e.to_string(),
     })?;
     let (was, is) = global_batches(config, before.clone(), dir, ranks)?;
-    let same_batch = was == is;
+    let same_batch = was == Some(is);
     let now: Table = toml::from_str(&config.to_toml()).expect("a config's TOML reads back");
     let (before, now) = (flatten(&before), flatten(&now));
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
     let may_change = |key: &str| MAY_CHANGE.contains(&key) || (same_batch && LAYOUT.contains(&key));
-    let layout = (!same_batch).then(|| {
+    let layout = was.filter(|&was| was != is).map(|was| {
         format!(
             "the global batch (batch_size x gradient_accumulation_steps x devices x ranks) was \
              {was}, is now {is} on {ranks} rank(s)"
@@ -153,19 +153,20 @@ fn check_same_run(
 }
 
 /// The global batch of the checkpoint's run (its config and its ranks, from
-/// `trainer_state.json`) and that of `config` on `ranks` processes.
+/// `trainer_state.json`; unknown if its config no longer reads) and that of `config` on `ranks`
+/// processes.
 fn global_batches(
     config: &FineTuneConfig<TaskConfig>,
     before: Table,
     dir: &Path,
     ranks: usize,
-) -> Result<(usize, usize), TrainError> {
+) -> Result<(Option<usize>, usize), TrainError> {
     let is = global_batch(config, ranks);
     let Ok(before) = FineTuneConfig::<TaskConfig>::from_table(before) else {
-        return Ok((is, is));
+        return Ok((None, is));
     };
     let state = read_state(dir)?;
-    Ok((global_batch(&before, state.ranks.unwrap_or(1)), is))
+    Ok((Some(global_batch(&before, state.ranks.unwrap_or(1))), is))
 }
 
 /// Every leaf of a table by its dotted key.

@@ -2,9 +2,10 @@
 //! (`TrainingStrategy::Custom`): burn's own strategies evaluate, checkpoint and stop only at
 //! epoch ends; BERT fine-tuning does all three every N optimizer steps.
 //!
-//! Each optimizer step takes the micro-batches of one step from the [`StepLoader`], runs
-//! `Learner::train_step` on each (the loss divided by their number: accumulation averages),
-//! sums the gradients with burn's `GradientsAccumulator`, and calls `Learner::lr_step` and
+//! Each optimizer step takes this rank's micro-batches of one step from the [`StepLoader`], runs
+//! `Learner::train_step` on each (its loss weighted by its share of what the step's loss
+//! averages over, on every rank), sums the gradients with burn's `GradientsAccumulator` and
+//! then over the ranks ([`Ranks::all_reduce_gradients`]), and calls `Learner::lr_step` and
 //! `Learner::optimizer_step` (our `TrainStep::optimize` clips by global norm). Steps and
 //! evaluations go to burn-train's event processor (its metrics and renderer) and to the
 //! [`Reporter`]; checkpoints go through burn-train's checkpointers and are committed as a set.
@@ -327,7 +328,7 @@ impl<T: Task> StepLoop<'_, T> {
 
     /// The same over several devices: rounds of one micro-batch per device on burn-train's
     /// workers, the gradients moved to the main device and summed (each micro-batch's loss is
-    /// already divided by their number, so the sum is the mean).
+    /// already weighted by its share of the step, so the sum is the step's mean).
     fn forward_backward_on(
         &self,
         workers: &MultiDevicesTrainStep<TaskModel<T>>,
@@ -496,6 +497,16 @@ impl<T: Task> StepLoop<'_, T> {
     /// Commits a checkpoint from which the loop continues at `next` = (epoch, step in epoch)
     /// (rank 0; the other ranks hold the same weights and state).
     fn checkpoint(&mut self, next: (usize, usize)) -> Result<(), TrainError> {
+        let written = self.write_checkpoint(next);
+        // Every rank waits for the checkpoint: a rank that ended first (a stop) would make the
+        // launcher end the job while rank 0 still writes.
+        if written.is_ok() && self.ctx.ranks.world_size() > 1 {
+            self.ctx.ranks.sum(&mut [0.0]);
+        }
+        written
+    }
+
+    fn write_checkpoint(&mut self, next: (usize, usize)) -> Result<(), TrainError> {
         if !self.ctx.ranks.is_main() {
             return Ok(());
         }
