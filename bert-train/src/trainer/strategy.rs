@@ -389,6 +389,9 @@ impl<T: Task> StepLoop<'_, T> {
         }
         // `q` in the terminal UI, a signal (the interrupter) on any rank: checkpoint here and
         // stop.
+        // One process also takes a request that came during this step's evaluation.
+        let alone = self.ctx.ranks.world_size() == 1;
+        self.stop_requested |= alone && self.c.interrupter.should_stop();
         if self.stop_requested && !last && self.stop.is_none() {
             self.stop = Some(Ending::Interrupted);
         }
