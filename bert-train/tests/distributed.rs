@@ -3,7 +3,8 @@
 //! Two ranks at batch 8 train exactly what one process trains at batch 16: with dropout off,
 //! the weights and the validation loss agree within 1e-5 after 10 steps, for sequence
 //! classification and for masked LM (whose shards hold different numbers of masked tokens), and
-//! the ranks' weights are bit-identical. A rank killed with kill -9, or one that fails alone
+//! the ranks' weights are bit-identical. With dropout on, the same passes give the same run
+//! whichever rank runs them (one process x 4 passes = 2 ranks x 2 passes). A rank killed with kill -9, or one that fails alone
 //! (a full disk), ends the job with an error and leaves the checkpoints whole; SIGTERM stops
 //! every rank after the same step with a checkpoint; `--resume` continues on 2 ranks, or on one
 //! process with the same global batch.
@@ -106,18 +107,25 @@ fn signal(name: &str, pids: &[u32]) {
 
 /// Masked LM on the tiny model over 40 news lines, global batch 16, 10 steps, dropout off.
 fn masked_lm(d: &Path, out: &str, batch: usize) -> PathBuf {
+    let path = masked_lm_passes(d, out, batch, 1);
+    without_dropout(&path);
+    path
+}
+
+/// The same with dropout on, in passes of `batch` rows, `accumulation` passes per rank.
+fn masked_lm_passes(d: &Path, out: &str, batch: usize, accumulation: usize) -> PathBuf {
     let text = format!(
         "task = \"masked-lm\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\nvalidation = {:?}\n\
          format = \"text\"\nline_by_line = true\nmax_seq_length = 48\nmax_train_rows = 40\n\
          max_eval_rows = 20\n[training]\nmax_steps = 10\nbatch_size = {batch}\n\
-         learning_rate = 1e-3\nwarmup_steps = 2\nlog_every_steps = 1\neval_every_steps = 5\n",
+         gradient_accumulation_steps = {accumulation}\nlearning_rate = 1e-3\nwarmup_steps = 2\n\
+         log_every_steps = 1\neval_every_steps = 5\n",
         tiny_model_table(&minilm().join("vocab.txt")),
         data("lee/train.txt").display().to_string(),
         data("lee/dev.txt").display().to_string(),
     );
     let path = d.join(format!("{out}.toml"));
     std::fs::write(&path, text).unwrap();
-    without_dropout(&path);
     path
 }
 
@@ -203,6 +211,31 @@ fn two_ranks_train_sequence_classification_as_one_process_does() {
 #[test]
 fn two_ranks_train_masked_lm_as_one_process_does() {
     two_ranks_equal_one_process(masked_lm);
+}
+
+/// With dropout on, a pass draws its masks from its place in the global step, whichever rank
+/// runs it: one process in 4 passes of 4 rows and 2 ranks in 2 passes each train the same
+/// masked-LM run (rank 1's passes are the step's third and fourth).
+#[test]
+fn with_dropout_a_pass_draws_the_same_wherever_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let one = masked_lm_passes(d, "one", 4, 4);
+    ok(bert_train(d, &["fine-tune", "--config", path(&one)]));
+    let two = masked_lm_passes(d, "two", 4, 2);
+    ok(run_mpi(d, 2, &["fine-tune", "--config", path(&two)]));
+    let gap = weight_gap(&d.join("one/model"), &d.join("two/model"));
+    assert!(gap < 1e-5, "weights differ by {gap}");
+    let (a, b) = (
+        validation_loss(&d.join("one")),
+        validation_loss(&d.join("two")),
+    );
+    assert!((a - b).abs() < 1e-5, "validation loss {a} against {b}");
+    // And dropout was on: without it the run ends elsewhere.
+    let off = masked_lm_passes(d, "off", 4, 4);
+    without_dropout(&off);
+    ok(bert_train(d, &["fine-tune", "--config", path(&off)]));
+    assert!(weight_gap(&d.join("one/model"), &d.join("off/model")) > 1e-4);
 }
 
 /// Steps of the complete checkpoints of a run.
