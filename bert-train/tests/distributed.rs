@@ -179,6 +179,14 @@ fn rank_digests(out: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Two output folders whose final weights agree within 1e-5, and validation losses too.
+fn same_run(a: &Path, b: &Path) {
+    let gap = weight_gap(&a.join("model"), &b.join("model"));
+    assert!(gap < 1e-5, "weights differ by {gap}");
+    let (x, y) = (validation_loss(a), validation_loss(b));
+    assert!((x - y).abs() < 1e-5, "validation loss {x} against {y}");
+}
+
 /// Two ranks at batch 8 against one process at batch 16.
 fn two_ranks_equal_one_process(make: fn(&Path, &str, usize) -> PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -190,13 +198,7 @@ fn two_ranks_equal_one_process(make: fn(&Path, &str, usize) -> PathBuf) {
     assert!(t.contains("2 ranks, global batch 16"), "{t}");
     // Rank 0 alone reports: one summary line.
     assert_eq!(t.matches("done: 10 steps").count(), 1, "{t}");
-    let gap = weight_gap(&d.join("one/model"), &d.join("two/model"));
-    assert!(gap < 1e-5, "weights differ by {gap}");
-    let (a, b) = (
-        validation_loss(&d.join("one")),
-        validation_loss(&d.join("two")),
-    );
-    assert!((a - b).abs() < 1e-5, "validation loss {a} against {b}");
+    same_run(&d.join("one"), &d.join("two"));
     let digests = rank_digests(&d.join("two"));
     assert_eq!(digests.len(), 2);
     assert_eq!(digests[0], digests[1]);
@@ -224,13 +226,7 @@ fn with_dropout_a_pass_draws_the_same_wherever_it_runs() {
     ok(bert_train(d, &["fine-tune", "--config", path(&one)]));
     let two = masked_lm_passes(d, "two", 4, 2);
     ok(run_mpi(d, 2, &["fine-tune", "--config", path(&two)]));
-    let gap = weight_gap(&d.join("one/model"), &d.join("two/model"));
-    assert!(gap < 1e-5, "weights differ by {gap}");
-    let (a, b) = (
-        validation_loss(&d.join("one")),
-        validation_loss(&d.join("two")),
-    );
-    assert!((a - b).abs() < 1e-5, "validation loss {a} against {b}");
+    same_run(&d.join("one"), &d.join("two"));
     // And dropout was on: without it the run ends elsewhere.
     let off = masked_lm_passes(d, "off", 4, 4);
     without_dropout(&off);
