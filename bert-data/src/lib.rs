@@ -8,9 +8,12 @@
 //!   word-piece alignment.
 //! - [`batch`]: label sets, the seeded (resumable) order of batches with optional length
 //!   grouping, and padding rows onto a device.
+//! - [`shards`]: tokenized rows in Arrow IPC files read through a memory map, for corpora
+//!   larger than memory.
 
 pub mod batch;
 pub mod readers;
+pub mod shards;
 pub mod tokenizer;
 
 pub use tokenizer::{

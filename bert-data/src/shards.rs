@@ -1,0 +1,362 @@
+//! Tokenized rows on disk, for corpora larger than memory: Apache Arrow IPC stream files
+//! (the format of HF `datasets`' cache files, which `datasets.Dataset.from_file` reads), read
+//! back through a memory map without copying.
+//!
+//! A shard folder holds `part-00000.arrow`, `part-00001.arrow`, ...; each has the columns
+//! `input_ids` (list of u32), `special_tokens_mask` and `word_start` (lists of u8, 1 or 0), one
+//! row per block of tokens, in record batches of [`BATCH_ROWS`] rows. [`ShardWriter`] writes
+//! them row by row with bounded memory; [`Shards`] maps them and hands out rows as slices of the
+//! mapped files, so reading a corpus costs the pages touched, not its size.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, UInt32Builder, UInt8Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt32Type, UInt8Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+
+/// Rows per record batch.
+pub const BATCH_ROWS: usize = 1024;
+
+/// The column names, in order.
+pub const COLUMNS: [&str; 3] = ["input_ids", "special_tokens_mask", "word_start"];
+
+/// What reading or writing shards can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    /// A file could not be read or written.
+    #[error("cannot access {path}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not a shard of this layout.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One row: a block of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRow<'a> {
+    /// Token ids.
+    pub ids: &'a [u32],
+    /// 1 for tokens never masked (`[CLS]`, `[SEP]`), else 0.
+    pub special: &'a [u8],
+    /// 1 for tokens that start a word, else 0.
+    pub word_start: &'a [u8],
+}
+
+/// Writes rows into shards of at most `rows_per_shard` rows each.
+pub struct ShardWriter {
+    dir: PathBuf,
+    rows_per_shard: usize,
+    shard: Option<(PathBuf, StreamWriter<BufWriter<File>>)>,
+    rows_in_shard: usize,
+    ids: ListBuilder<UInt32Builder>,
+    special: ListBuilder<UInt8Builder>,
+    word_start: ListBuilder<UInt8Builder>,
+    pending: usize,
+    files: Vec<PathBuf>,
+}
+
+impl ShardWriter {
+    /// A writer into `dir` (created if missing).
+    pub fn create(dir: &Path, rows_per_shard: usize) -> Result<Self, ShardError> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        Ok(ShardWriter {
+            dir: dir.to_path_buf(),
+            rows_per_shard: rows_per_shard.max(1),
+            shard: None,
+            rows_in_shard: 0,
+            ids: ListBuilder::new(UInt32Builder::new()),
+            special: ListBuilder::new(UInt8Builder::new()),
+            word_start: ListBuilder::new(UInt8Builder::new()),
+            pending: 0,
+            files: Vec::new(),
+        })
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, row: TokenRow<'_>) -> Result<(), ShardError> {
+        self.ids.values().append_slice(row.ids);
+        self.ids.append(true);
+        self.special.values().append_slice(row.special);
+        self.special.append(true);
+        self.word_start.values().append_slice(row.word_start);
+        self.word_start.append(true);
+        self.pending += 1;
+        if self.pending == BATCH_ROWS || self.rows_in_shard + self.pending == self.rows_per_shard {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and closes the last shard; the files written, in order.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>, ShardError> {
+        self.flush()?;
+        self.close_shard()?;
+        Ok(self.files)
+    }
+
+    /// Writes the pending rows as one record batch of the current shard.
+    fn flush(&mut self) -> Result<(), ShardError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.ids.finish()),
+            Arc::new(self.special.finish()),
+            Arc::new(self.word_start.finish()),
+        ];
+        let fields: Vec<Field> = COLUMNS
+            .iter()
+            .zip(&columns)
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), false))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        if self.shard.is_none() {
+            let path = self.dir.join(format!("part-{:05}.arrow", self.files.len()));
+            let file = File::create(&path).map_err(io_error(&path))?;
+            let writer =
+                StreamWriter::try_new(BufWriter::new(file), &schema).map_err(arrow_error(&path))?;
+            self.files.push(path.clone());
+            self.shard = Some((path, writer));
+        }
+        let (path, writer) = self.shard.as_mut().expect("a shard is open");
+        let batch = RecordBatch::try_new(schema, columns).map_err(arrow_error(path))?;
+        writer.write(&batch).map_err(arrow_error(path))?;
+        self.rows_in_shard += self.pending;
+        self.pending = 0;
+        if self.rows_in_shard >= self.rows_per_shard {
+            self.close_shard()?;
+        }
+        Ok(())
+    }
+
+    fn close_shard(&mut self) -> Result<(), ShardError> {
+        if let Some((path, mut writer)) = self.shard.take() {
+            writer.finish().map_err(arrow_error(&path))?;
+            let file = writer.into_inner().map_err(arrow_error(&path))?;
+            let file = file
+                .into_inner()
+                .map_err(|e| io_error(&path)(e.into_error()))?;
+            file.sync_all().map_err(io_error(&path))?;
+        }
+        self.rows_in_shard = 0;
+        Ok(())
+    }
+}
+
+/// The rows of a shard folder, read through memory maps.
+pub struct Shards {
+    batches: Vec<RecordBatch>,
+    /// Rows before the end of each batch.
+    ends: Vec<usize>,
+}
+
+impl Shards {
+    /// Maps every `*.arrow` file of `dir`, in name order, and checks their columns.
+    pub fn open(dir: &Path) -> Result<Self, ShardError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io_error(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "arrow"))
+            .collect();
+        files.sort();
+        let mut shards = Shards {
+            batches: Vec::new(),
+            ends: Vec::new(),
+        };
+        for path in &files {
+            for batch in map_batches(path)? {
+                check_columns(&batch, path)?;
+                let end = shards.len() + batch.num_rows();
+                shards.batches.push(batch);
+                shards.ends.push(end);
+            }
+        }
+        Ok(shards)
+    }
+
+    /// Rows in all shards.
+    pub fn len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` (in file order), as slices of the mapped files.
+    ///
+    /// # Panics
+    /// If `i` is not below [`Shards::len`].
+    pub fn row(&self, i: usize) -> TokenRow<'_> {
+        let b = self.ends.partition_point(|&end| end <= i);
+        let start = if b == 0 { 0 } else { self.ends[b - 1] };
+        let batch = &self.batches[b];
+        let r = i - start;
+        TokenRow {
+            ids: list_row::<UInt32Type>(batch.column(0), r),
+            special: list_row::<UInt8Type>(batch.column(1), r),
+            word_start: list_row::<UInt8Type>(batch.column(2), r),
+        }
+    }
+}
+
+/// The values of row `r` of a list column.
+fn list_row<T: arrow_array::ArrowPrimitiveType>(column: &ArrayRef, r: usize) -> &[T::Native] {
+    let list = column.as_list::<i32>();
+    let offsets = list.value_offsets();
+    let values = list.values().as_primitive::<T>().values();
+    &values[offsets[r] as usize..offsets[r + 1] as usize]
+}
+
+/// The record batches of one stream file, their buffers inside its memory map.
+fn map_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    // SAFETY: the map is read only; shards are written once, renamed into place, and not
+    // changed while a run reads them.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error(path))?;
+    let Some(start) = NonNull::new(map.as_ptr() as *mut u8).filter(|_| !map.is_empty()) else {
+        return Err(format_error(path, "the file is empty"));
+    };
+    let len = map.len();
+    // SAFETY: `start..start + len` is the mapping, which the buffer keeps alive (its owner).
+    let mut buffer = unsafe { Buffer::from_custom_allocation(start, len, Arc::new(map)) };
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        if let Some(batch) = decoder.decode(&mut buffer).map_err(arrow_error(path))? {
+            batches.push(batch);
+        }
+    }
+    decoder.finish().map_err(arrow_error(path))?;
+    Ok(batches)
+}
+
+/// Refuses a batch whose columns are not [`COLUMNS`] with their types.
+fn check_columns(batch: &RecordBatch, path: &Path) -> Result<(), ShardError> {
+    let schema = batch.schema();
+    let found: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
+    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    let wanted = [
+        list(DataType::UInt32),
+        list(DataType::UInt8),
+        list(DataType::UInt8),
+    ];
+    let same = schema.fields().len() == 3
+        && schema
+            .fields()
+            .iter()
+            .zip(COLUMNS.iter().zip(&wanted))
+            .all(|(f, (name, t))| f.name() == name && f.data_type() == t);
+    let no_nulls = batch.columns().iter().all(|c| c.null_count() == 0);
+    if same && no_nulls {
+        return Ok(());
+    }
+    Err(format_error(
+        path,
+        &format!(
+            "expected columns input_ids (list of u32), special_tokens_mask and word_start (lists \
+             of u8) without nulls, found {}",
+            found.join(", ")
+        ),
+    ))
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ShardError + '_ {
+    move |source| ShardError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn arrow_error(path: &Path) -> impl Fn(ArrowError) -> ShardError + '_ {
+    move |e| format_error(path, &e.to_string())
+}
+
+fn format_error(path: &Path, message: &str) -> ShardError {
+    ShardError::Format {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> (Vec<u32>, Vec<u8>, Vec<u8>) {
+        let n = 2 + i % 7;
+        let ids = (0..n as u32).map(|k| k * 31 + i as u32).collect();
+        let special = (0..n).map(|k| u8::from(k == 0 || k == n - 1)).collect();
+        let word_start = (0..n).map(|k| u8::from(k % 3 != 1)).collect();
+        (ids, special, word_start)
+    }
+
+    #[test]
+    fn rows_come_back_in_order_across_batches_and_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ShardWriter::create(dir.path(), 2500).unwrap();
+        let rows: Vec<_> = (0..6000).map(row).collect();
+        for (ids, special, word_start) in &rows {
+            writer
+                .push(TokenRow {
+                    ids,
+                    special,
+                    word_start,
+                })
+                .unwrap();
+        }
+        let files = writer.finish().unwrap();
+        assert_eq!(files.len(), 3);
+        let shards = Shards::open(dir.path()).unwrap();
+        assert_eq!(shards.len(), 6000);
+        for (i, (ids, special, word_start)) in rows.iter().enumerate() {
+            let back = shards.row(i);
+            assert_eq!(
+                (back.ids, back.special, back.word_start),
+                (&ids[..], &special[..], &word_start[..]),
+                "row {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_shard_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part-00000.arrow");
+        std::fs::write(&path, b"not arrow at all, just text").unwrap();
+        let Err(error) = Shards::open(dir.path()) else {
+            panic!("garbage was read as a shard");
+        };
+        assert!(error.to_string().contains("part-00000.arrow"), "{error}");
+        std::fs::write(&path, b"").unwrap();
+        let Err(error) = Shards::open(dir.path()) else {
+            panic!("an empty file was read as a shard");
+        };
+        assert!(error.to_string().contains("empty"), "{error}");
+    }
+}
