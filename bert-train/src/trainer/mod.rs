@@ -104,6 +104,30 @@ impl Setup<'_> {
         }
     }
 
+    /// The training devices (autodiff), `cuda:local` made this rank's GPU.
+    fn devices(&self) -> Result<Vec<Device>, TrainError> {
+        let names = self.config.training.devices();
+        let parsed = names
+            .iter()
+            .map(|d| parse_device(&self.ranks.device_name(d)).map(|d| d.autodiff()));
+        Ok(parsed.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// `fine-tune: ... | N train rows, S steps (...), warmup W[ | R ranks, global batch G]`.
+    fn plan_line<T: Task>(&self, task: &T, rows: usize, plan: &Plan) -> String {
+        let ranks = match self.ranks.world_size() {
+            1 => String::new(),
+            n => format!(" | {n} ranks, global batch {}", plan.batch_plan.batch_size),
+        };
+        format!(
+            "fine-tune: {} | {rows} train rows, {} steps ({} per epoch), warmup {}{ranks}",
+            self.config.summary(&task.describe()),
+            plan.total_steps,
+            plan.steps_per_epoch,
+            plan.schedule.warmup,
+        )
+    }
+
     /// This rank's share of each global batch.
     fn share(&self) -> Share {
         Share {
@@ -184,12 +208,7 @@ pub fn fine_tune_task<T: Task>(
     let _lock = setup.lock(&out)?;
     let files = CheckpointFiles::new(&out, config.training.keep_checkpoints);
     let resumed = setup.resume_point(start, &files)?;
-    let devices = config
-        .training
-        .devices()
-        .iter()
-        .map(|d| parse_device(&ranks.device_name(d)).map(|d| d.autodiff()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let devices = setup.devices()?;
     let (tokenizer, base, weights) = model_source(config, resumed.as_ref())?;
     check_length(config, &base)?;
     check_vocab(&tokenizer, &base, weights.as_deref().unwrap_or(&out))?;
@@ -228,18 +247,7 @@ pub fn fine_tune_task<T: Task>(
         step,
     };
     let learner = make_learner(task_model.clone(), config, &plan, &state, resumed.as_ref())?;
-    setup.note(format!(
-        "fine-tune: {} | {} train rows, {} steps ({} per epoch), warmup {}{}",
-        config.summary(&task.describe()),
-        data.train.features.len(),
-        plan.total_steps,
-        plan.steps_per_epoch,
-        plan.schedule.warmup,
-        match ranks.world_size() {
-            1 => String::new(),
-            n => format!(" | {n} ranks, global batch {}", plan.batch_plan.batch_size),
-        }
-    ));
+    setup.note(setup.plan_line(task, data.train.features.len(), &plan));
     let context = Arc::new(setup.context(&task_model.step.task, &plan, &data, files, devices));
     let (mut state, model) = launch(
         &context,
@@ -250,13 +258,7 @@ pub fn fine_tune_task<T: Task>(
         interrupter,
         state,
     )?;
-    // The ranks applied the same updates: their weights must be identical, bit for bit.
-    let digests = match ranks.world_size() {
-        1 => Vec::new(),
-        _ => ranks
-            .check_same_weights(&model)
-            .map_err(|e| TrainError::Run(e.to_string()))?,
-    };
+    let digests = same_weights(&ranks, &model)?;
     if !ranks.is_main() {
         return Ok(rank_summary(&state, &out, resumed.map(|r| r.0)));
     }
@@ -269,6 +271,17 @@ pub fn fine_tune_task<T: Task>(
         &model,
         resumed.map(|r| r.0),
     )
+}
+
+/// The SHA-256 of each rank's weights (none for one process): the ranks applied the same
+/// updates, so their weights must be identical, bit for bit.
+fn same_weights<M: Module>(ranks: &Ranks, model: &M) -> Result<Vec<String>, TrainError> {
+    match ranks.world_size() {
+        1 => Ok(Vec::new()),
+        _ => ranks
+            .check_same_weights(model)
+            .map_err(|e| TrainError::Run(e.to_string())),
+    }
 }
 
 /// Runs the training through burn-train's `SupervisedTraining` with our strategy and
