@@ -170,6 +170,11 @@ impl Ranks {
         self.exchange.all_reduce_sum(values);
     }
 
+    /// Waits until every rank has called it.
+    pub fn barrier(&self) {
+        self.sum(&mut [0.0]);
+    }
+
     /// Rank `root`'s bytes, on every rank (any length).
     pub fn broadcast_bytes(&self, bytes: Vec<u8>, root: usize) -> Vec<u8> {
         if self.world_size() == 1 {

@@ -270,7 +270,7 @@ impl<T: Task> StepLoop<'_, T> {
         if ranks.world_size() > 1 {
             // Time spent waiting for the slowest rank, apart from the exchange itself.
             let wait = Instant::now();
-            ranks.sum(&mut [0.0]);
+            ranks.barrier();
             self.state.wait_seconds += wait.elapsed().as_secs_f64();
         }
         let exchange = Instant::now();
@@ -504,7 +504,7 @@ impl<T: Task> StepLoop<'_, T> {
         // Every rank waits for the checkpoint: a rank that ended first (a stop) would make the
         // launcher end the job while rank 0 still writes.
         if written.is_ok() && self.ctx.ranks.world_size() > 1 {
-            self.ctx.ranks.sum(&mut [0.0]);
+            self.ctx.ranks.barrier();
         }
         written
     }
