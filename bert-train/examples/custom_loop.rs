@@ -63,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokenizer: &tokenizer,
         trained_labels: None,
         with_train: true,
+        progress: false,
     })?;
     let (train, dev) = (
         &data.train.features,

@@ -33,6 +33,7 @@ pub mod tasks;
 
 pub mod allocator;
 pub mod config;
+pub mod corpus;
 pub mod distributed;
 pub mod embed;
 pub mod export;
@@ -70,6 +71,9 @@ pub enum TrainError {
         /// What is wrong.
         message: String,
     },
+    /// Prepared corpus shards.
+    #[error(transparent)]
+    Shards(#[from] bert_data::shards::ShardError),
     /// The tokenizer files.
     #[error(transparent)]
     Tokenizer(#[from] bert_data::TokenizerError),

@@ -23,6 +23,9 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Sentence embeddings of a JSONL file's texts, as sentence-transformers computes them.
     Embed(commands::embed::EmbedArgs),
+    /// Read and encode a config's data ahead of the run: errors show first, and text corpora
+    /// (masked-lm) are prepared into the shard cache (`[data] cache_dir`) with a progress bar.
+    Prepare(commands::prepare::PrepareArgs),
     /// Fine-tune a pretrained model on CSV/TSV/JSONL/CoNLL data (configs/*.toml).
     FineTune(commands::fine_tune::FineTuneArgs),
     /// Metrics of a fine-tuned model on the validation or test split of a config.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Config(args) => commands::config::run(&args),
         Command::Embed(args) => commands::embed::run(&args),
+        Command::Prepare(args) => commands::prepare::run(&args),
         Command::FineTune(args) => commands::fine_tune::run(&args),
         Command::Evaluate(args) => commands::fine_tune::evaluate(&args),
         Command::Export(args) => commands::fine_tune::export(&args),

@@ -117,12 +117,13 @@ fn masked_lm_passes(d: &Path, out: &str, batch: usize, accumulation: usize) -> P
     let text = format!(
         "task = \"masked-lm\"\noutput_dir = {out:?}\n{}[data]\ntrain = {:?}\nvalidation = {:?}\n\
          format = \"text\"\nline_by_line = true\nmax_seq_length = 48\nmax_train_rows = 40\n\
-         max_eval_rows = 20\n[training]\nmax_steps = 10\nbatch_size = {batch}\n\
+         max_eval_rows = 20\ncache_dir = {:?}\n[training]\nmax_steps = 10\nbatch_size = {batch}\n\
          gradient_accumulation_steps = {accumulation}\nlearning_rate = 1e-3\nwarmup_steps = 2\n\
          log_every_steps = 1\neval_every_steps = 5\n",
         tiny_model_table(&minilm().join("vocab.txt")),
         data("lee/train.txt").display().to_string(),
         data("lee/dev.txt").display().to_string(),
+        d.join("cache").display().to_string(),
     );
     let path = d.join(format!("{out}.toml"));
     std::fs::write(&path, text).unwrap();

@@ -485,16 +485,30 @@ fn masked_lm_short_real_run_learns_and_resumes_exactly() {
         format!(
             "task = \"masked-lm\"\nmodel = {:?}\noutput_dir = \"{out}\"\n[data]\n\
              train = {:?}\nvalidation = {:?}\nformat = \"text\"\nmax_seq_length = 64\n\
-             max_train_rows = 24\nmax_eval_rows = 3\n[training]\nmax_steps = 12\n\
-             batch_size = 8\neval_batch_size = 16\nlearning_rate = 5e-4\nwarmup_steps = 2\n\
-             log_every_steps = 2\ncheckpoint_every_steps = 4\nkeep_checkpoints = 3\n",
+             max_train_rows = 24\nmax_eval_rows = 3\ncache_dir = \"cache\"\n[training]\n\
+             max_steps = 12\nbatch_size = 8\neval_batch_size = 16\nlearning_rate = 5e-4\n\
+             warmup_steps = 2\nlog_every_steps = 2\ncheckpoint_every_steps = 4\n\
+             keep_checkpoints = 3\n",
             minilm().display().to_string(),
             data("lee/train.txt").display().to_string(),
             data("lee/dev.txt").display().to_string(),
         )
     };
     std::fs::write(d.join("run.toml"), config("run")).unwrap();
+    // `prepare` writes the two splits' blocks to the cache; the run reads them from there.
+    let t = ok(bert_train(d, &["prepare", "--config", "run.toml"]));
+    assert!(
+        t.contains("train: ") && t.contains("validation: ") && t.contains(" features"),
+        "{t}"
+    );
+    let shards = prepared_shards(&d.join("cache"));
+    assert_eq!(shards.len(), 2, "{shards:?}");
     let t = ok(bert_train(d, &["fine-tune", "--config", "run.toml"]));
+    assert_eq!(
+        prepared_shards(&d.join("cache")),
+        shards,
+        "the run prepared them again"
+    );
     assert!(
         t.contains("new head initialised") && t.contains("cls.predictions"),
         "{t}"
@@ -534,6 +548,47 @@ fn masked_lm_short_real_run_learns_and_resumes_exactly() {
         std::fs::read_to_string(d.join("cut/metrics.csv")).unwrap(),
         csv
     );
+}
+
+/// The shard files in a corpus cache folder, with their modification times.
+fn prepared_shards(cache: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for folder in std::fs::read_dir(cache).unwrap() {
+        let folder = folder.unwrap().path();
+        assert!(
+            folder.join("corpus.json").is_file(),
+            "{folder:?} is not complete"
+        );
+        let part = folder.join("part-00000.arrow");
+        out.push((
+            part.clone(),
+            std::fs::metadata(&part).unwrap().modified().unwrap(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// A text that is not UTF-8 stops `prepare` at its line, and the cache keeps nothing of it.
+#[test]
+fn a_bad_corpus_stops_prepare_and_leaves_no_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("text.txt"),
+        b"a first line .\n\nthe second \xff line\n",
+    )
+    .unwrap();
+    let config = format!(
+        "task = \"masked-lm\"\noutput_dir = \"run\"\n{}[data]\ntrain = \"text.txt\"\n\
+         format = \"text\"\ncache_dir = \"cache\"\n",
+        tiny_model_table(&minilm().join("vocab.txt"))
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let t = failed(bert_train(d, &["prepare", "--config", "run.toml"]));
+    assert!(t.contains("text.txt:3") && t.contains("UTF-8"), "{t}");
+    let left: Vec<_> = std::fs::read_dir(d.join("cache")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Pre-training a tiny BERT from scratch (masked LM + next sentence) on 40 news documents, and

@@ -20,7 +20,7 @@ pub use choices::{read_choice_examples, ChoiceColumns, ChoiceExample};
 pub use lines::numbered_lines;
 use lines::LineIndex;
 pub use squad::{read_qa_examples, Answer, QaExample};
-pub use text::{read_documents, TextDocument};
+pub use text::{read_documents, Documents, TextDocument};
 
 /// A problem with a data file.
 #[derive(Debug, thiserror::Error)]

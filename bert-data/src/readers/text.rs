@@ -2,7 +2,7 @@
 //! line.
 
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{io_error, numbered_lines, DataError};
 
@@ -20,44 +20,84 @@ pub struct TextDocument {
 /// Reads `path` as blank-line-separated documents, or with `line_by_line` one text per
 /// non-blank line. Lines that are not UTF-8 are errors naming the line.
 pub fn read_documents(path: &Path, line_by_line: bool) -> Result<Vec<TextDocument>, DataError> {
-    let file = std::fs::File::open(path).map_err(io_error(path))?;
-    let mut out = Vec::new();
-    let mut current: Option<TextDocument> = None;
-    for (number, line) in numbered_lines(BufReader::new(file)) {
-        let line = line.map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => DataError::Row {
-                path: path.to_path_buf(),
-                line: number,
-                message: "not UTF-8 text".into(),
-            },
-            _ => io_error(path)(e),
-        })?;
-        let text = line.trim();
-        if text.is_empty() {
-            out.extend(current.take());
-            continue;
-        }
-        if line_by_line {
-            out.push(TextDocument {
-                line: number,
-                text: text.to_string(),
-                lines: vec![text.to_string()],
-            });
-            continue;
-        }
-        let document = current.get_or_insert_with(|| TextDocument {
-            line: number,
-            text: String::new(),
-            lines: Vec::new(),
-        });
-        if !document.text.is_empty() {
-            document.text.push(' ');
-        }
-        document.text.push_str(text);
-        document.lines.push(text.to_string());
+    Documents::open(path, line_by_line)?.collect()
+}
+
+/// The documents of a text file, one at a time (what [`read_documents`] collects): a corpus is
+/// read in the memory of its longest document.
+pub struct Documents {
+    path: PathBuf,
+    line_by_line: bool,
+    lines: Box<dyn Iterator<Item = (usize, std::io::Result<String>)> + Send>,
+    current: Option<TextDocument>,
+    bytes_read: u64,
+}
+
+impl Documents {
+    /// Opens `path`; documents as [`read_documents`] reads them.
+    pub fn open(path: &Path, line_by_line: bool) -> Result<Self, DataError> {
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        Ok(Documents {
+            path: path.to_path_buf(),
+            line_by_line,
+            lines: Box::new(numbered_lines(BufReader::with_capacity(1 << 20, file))),
+            current: None,
+            bytes_read: 0,
+        })
     }
-    out.extend(current);
-    Ok(out)
+
+    /// Bytes of the file read so far (line ends counted as one byte).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The next document, `None` at the end of the file.
+    fn next_document(&mut self) -> Result<Option<TextDocument>, DataError> {
+        while let Some((number, line)) = self.lines.next() {
+            let line = line.map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => DataError::Row {
+                    path: self.path.clone(),
+                    line: number,
+                    message: "not UTF-8 text".into(),
+                },
+                _ => io_error(&self.path)(e),
+            })?;
+            self.bytes_read += line.len() as u64 + 1;
+            let text = line.trim();
+            if text.is_empty() {
+                match self.current.take() {
+                    Some(document) => return Ok(Some(document)),
+                    None => continue,
+                }
+            }
+            if self.line_by_line {
+                return Ok(Some(TextDocument {
+                    line: number,
+                    text: text.to_string(),
+                    lines: vec![text.to_string()],
+                }));
+            }
+            let document = self.current.get_or_insert_with(|| TextDocument {
+                line: number,
+                text: String::new(),
+                lines: Vec::new(),
+            });
+            if !document.text.is_empty() {
+                document.text.push(' ');
+            }
+            document.text.push_str(text);
+            document.lines.push(text.to_string());
+        }
+        Ok(self.current.take())
+    }
+}
+
+impl Iterator for Documents {
+    type Item = Result<TextDocument, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_document().transpose()
+    }
 }
 
 #[cfg(test)]

@@ -7,5 +7,6 @@ pub mod embed;
 pub mod fine_tune;
 pub mod io;
 pub mod predict;
+pub mod prepare;
 pub mod signals;
 pub mod tokenize;

@@ -31,6 +31,10 @@ pub struct DataConfig {
     pub max_train_rows: Option<usize>,
     /// Use only the first N rows of the validation and test files.
     pub max_eval_rows: Option<usize>,
+    /// Folder of prepared text corpora (`masked-lm`'s blocks as Arrow shards, one subfolder
+    /// per file and settings); unset, `$XDG_CACHE_HOME/bert-rs/corpora` or
+    /// `~/.cache/bert-rs/corpora`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for DataConfig {
@@ -44,6 +48,7 @@ impl Default for DataConfig {
             on_bad_row: OnBadRow::Error,
             max_train_rows: None,
             max_eval_rows: None,
+            cache_dir: None,
         }
     }
 }

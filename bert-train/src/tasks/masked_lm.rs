@@ -13,17 +13,22 @@
 //! chosen tokens are predicted. Metrics: `perplexity` = exp(loss) and the `accuracy` of the
 //! predictions at the chosen tokens.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bert_data::batch::LabelSet;
-use bert_data::readers::{read_documents, BadRow, Format, TextDocument};
-use bert_data::{Encoding, Truncation, TruncationStrategy};
+use bert_data::readers::Format;
+use bert_data::shards::TokenRow;
+use bert_data::Encoding;
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::rng::SplitMix64;
 use bert_model::{BertConfig, BertForMaskedLM, BertInput, OutputOptions};
 
 use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference};
-use super::{load_splits, row_rng, LoadContext, Predict, Task, TaskData};
+use super::{non_empty, row_rng, LoadContext, Predict, Split, Task, TaskData};
+use crate::corpus::blocks::BlockOptions;
+use crate::corpus::progress::{Bar, Progress, Silent};
+use crate::corpus::{cache, Corpus, Source};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,6 +60,9 @@ pub struct MaskedLm {
     pub mlm_probability: f64,
     /// Mask whole words rather than single word pieces.
     pub whole_word_mask: bool,
+    /// Keep the blocks in memory instead of preparing them once into Arrow shards in
+    /// `cache_dir` and reading them through a memory map (small corpora, read-only disks).
+    pub in_memory: bool,
 }
 
 impl Default for MaskedLm {
@@ -63,19 +71,33 @@ impl Default for MaskedLm {
             line_by_line: false,
             mlm_probability: 0.15,
             whole_word_mask: false,
+            in_memory: false,
         }
     }
 }
 
-/// One block (or line) of tokens, before masking.
-#[derive(Debug, Clone, PartialEq)]
+/// One block (or line) of tokens, before masking: a row of its split's corpus.
+#[derive(Debug, Clone)]
 pub struct Block {
-    /// Token ids.
-    pub ids: Vec<u32>,
-    /// Tokens that are never chosen: `[CLS]` and `[SEP]`.
-    pub special: Vec<bool>,
-    /// Tokens that start a word (word pieces after the first continue it).
-    pub word_start: Vec<bool>,
+    corpus: Arc<Corpus>,
+    row: u32,
+}
+
+impl Block {
+    /// The block's tokens.
+    pub fn tokens(&self) -> TokenRow<'_> {
+        self.corpus.row(self.row as usize)
+    }
+}
+
+/// How blocks are masked: the share of tokens chosen, whole words or pieces, and the ids a
+/// chosen token may become.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Masking {
+    /// Share of tokens to predict.
+    pub probability: f64,
+    /// Choose whole words.
+    pub whole_word: bool,
     /// `[MASK]`'s id.
     pub mask_id: u32,
     /// The vocabulary size (random replacements are drawn below it).
@@ -118,15 +140,22 @@ impl Task for MaskedLm {
     }
 
     fn load(&self, context: &LoadContext) -> Result<TaskData<Block>, TrainError> {
-        let read = |path: &Path, limit: Option<usize>| {
-            let mut documents = read_documents(path, self.line_by_line)?;
-            documents.truncate(limit.unwrap_or(usize::MAX));
-            Ok((documents, Vec::<BadRow>::new()))
+        let data = &context.config.data;
+        let train = match context.with_train {
+            true => self.split(context, "train", &data.train, data.max_train_rows)?,
+            false => Split::empty("train", &data.train),
         };
-        let featurize = |documents: Vec<TextDocument>, _: Option<&LabelSet>, _, path: &Path| {
-            self.blocks(context, documents, path)
+        let eval = |path: &Option<PathBuf>, name| {
+            path.as_ref()
+                .map(|p| self.split(context, name, p, data.max_eval_rows))
+                .transpose()
         };
-        load_splits(context, &read, None, None, &featurize)
+        Ok(TaskData {
+            labels: None,
+            train,
+            validation: eval(&data.validation, "validation")?,
+            test: eval(&data.test, "test")?,
+        })
     }
 
     fn model_config(&self, config: BertConfig, _labels: Option<&LabelSet>) -> BertConfig {
@@ -134,7 +163,7 @@ impl Task for MaskedLm {
     }
 
     fn length(feature: &Block) -> usize {
-        feature.ids.len()
+        feature.tokens().ids.len()
     }
 
     fn gather(&self, features: &[Block], indices: &[usize], rng: &mut SplitMix64) -> HostBatch {
@@ -142,9 +171,10 @@ impl Task for MaskedLm {
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             let mut rng = row_rng(rng, i);
-            let (ids, row_labels) =
-                mask_block(&features[i], self.mlm_probability, self.whole_word_mask, &mut rng);
-            rows.push((ids, vec![0; features[i].ids.len()]));
+            let block = &features[i];
+            let masking = self.masking(&block.corpus);
+            let (ids, row_labels) = masking.apply(block.tokens(), &mut rng);
+            rows.push((ids, vec![0; row_labels.len()]));
             labels.push(row_labels);
         }
         HostBatch { rows, labels }
@@ -226,42 +256,58 @@ impl Predict for MaskedLm {
 }
 
 impl MaskedLm {
-    /// The blocks of a split: packed documents, or one per line.
-    fn blocks(
+    /// The blocks of one file, read (or prepared) as `[data]` says, as features.
+    fn split(
         &self,
         context: &LoadContext,
-        documents: Vec<TextDocument>,
+        name: &'static str,
         path: &Path,
-    ) -> Result<Vec<Block>, TrainError> {
-        let max_len = context.config.data.max_seq_length;
-        let tokenizer = context.tokenizer;
-        let special = tokenizer.special_ids();
-        let template = Block {
-            ids: Vec::new(),
-            special: Vec::new(),
-            word_start: Vec::new(),
-            mask_id: special.mask,
-            vocab_size: tokenizer.vocab_size() as u32,
+        limit: Option<usize>,
+    ) -> Result<Split<Block>, TrainError> {
+        let source = self.source(context, path, limit);
+        let mut bar;
+        let mut silent = Silent;
+        let progress: &mut dyn Progress = match context.progress {
+            true => {
+                bar = Bar::new(path.display().to_string());
+                &mut bar
+            }
+            false => &mut silent,
         };
-        let truncation = self.line_by_line.then_some(Truncation {
-            max_length: max_len,
-            strategy: TruncationStrategy::LongestFirst,
-        });
-        let mut encoded = Vec::with_capacity(documents.len());
-        for document in &documents {
-            let encoding = tokenizer
-                .encode(&document.text, None, truncation)
-                .map_err(|e| TrainError::Row {
-                    path: path.to_path_buf(),
-                    line: document.line,
-                    message: e.to_string(),
-                })?;
-            encoded.push(block_of(encoding, &template));
+        let corpus = Arc::new(Corpus::load(&source, context.tokenizer, progress)?);
+        let features = (0..corpus.len())
+            .map(|row| Block {
+                corpus: Arc::clone(&corpus),
+                row: row as u32,
+            })
+            .collect();
+        non_empty(features, name, path, Vec::new())
+    }
+
+    /// Where the blocks of `path` come from: its text, cut by `[data]`'s keys, prepared into
+    /// the cache folder unless `in_memory`.
+    pub fn source<'a>(&self, context: &LoadContext, path: &'a Path, limit: Option<usize>) -> Source<'a> {
+        let data = &context.config.data;
+        Source {
+            path,
+            options: BlockOptions {
+                max_len: data.max_seq_length,
+                line_by_line: self.line_by_line,
+            },
+            limit,
+            cache_dir: (!self.in_memory)
+                .then(|| data.cache_dir.clone().unwrap_or_else(cache::default_dir)),
         }
-        Ok(match self.line_by_line {
-            true => encoded,
-            false => pack(encoded, max_len, &template),
-        })
+    }
+
+    /// How the blocks of `corpus` are masked.
+    fn masking(&self, corpus: &Corpus) -> Masking {
+        Masking {
+            probability: self.mlm_probability,
+            whole_word: self.whole_word_mask,
+            mask_id: corpus.mask_id,
+            vocab_size: corpus.vocab_size,
+        }
     }
 }
 
@@ -304,54 +350,51 @@ pub fn padded_labels(rows: &[Vec<i64>], [n, seq]: [usize; 2], device: &Device) -
     Tensor::from_data(TensorData::new(labels, [n, seq]), device)
 }
 
-/// Chooses the tokens of `block` to predict (never `[CLS]`/`[SEP]`): each with probability
-/// `probability`, or whole words up to that share with `whole_word`; a chosen token becomes
-/// `[MASK]` 80% of the time, a random token 10%, stays 10%. Returns the ids and the labels
-/// (the original token where chosen, else -100).
-pub fn mask_block(
-    block: &Block,
-    probability: f64,
-    whole_word: bool,
-    rng: &mut SplitMix64,
-) -> (Vec<u32>, Vec<i64>) {
-    let chosen: Vec<bool> = match whole_word {
-        true => whole_words(block, probability, rng),
-        false => block
-            .special
-            .iter()
-            .map(|&s| {
-                let draw = rng.uniform() <= probability;
-                !s && draw
-            })
-            .collect(),
-    };
-    let mut ids = block.ids.clone();
-    let mut labels = vec![-100i64; ids.len()];
-    for (i, &c) in chosen.iter().enumerate() {
-        if !c {
-            continue;
+impl Masking {
+    /// Chooses the tokens of `block` to predict (never `[CLS]`/`[SEP]`): each with the
+    /// probability, or whole words up to that share; a chosen token becomes `[MASK]` 80% of
+    /// the time, a random token 10%, stays 10%. Returns the ids and the labels (the original
+    /// token where chosen, else -100).
+    pub fn apply(&self, block: TokenRow<'_>, rng: &mut SplitMix64) -> (Vec<u32>, Vec<i64>) {
+        let chosen: Vec<bool> = match self.whole_word {
+            true => whole_words(block, self.probability, rng),
+            false => block
+                .special
+                .iter()
+                .map(|&s| {
+                    let draw = rng.uniform() <= self.probability;
+                    s == 0 && draw
+                })
+                .collect(),
+        };
+        let mut ids = block.ids.to_vec();
+        let mut labels = vec![-100i64; ids.len()];
+        for (i, &c) in chosen.iter().enumerate() {
+            if !c {
+                continue;
+            }
+            labels[i] = i64::from(block.ids[i]);
+            let roll = rng.uniform();
+            if roll <= 0.8 {
+                ids[i] = self.mask_id;
+            } else if roll <= 0.9 {
+                ids[i] = (rng.next_u64() % u64::from(self.vocab_size.max(1))) as u32;
+            }
         }
-        labels[i] = i64::from(block.ids[i]);
-        let roll = rng.uniform();
-        if roll <= 0.8 {
-            ids[i] = block.mask_id;
-        } else if roll <= 0.9 {
-            ids[i] = (rng.next_u64() % u64::from(block.vocab_size.max(1))) as u32;
-        }
+        (ids, labels)
     }
-    (ids, labels)
 }
 
 /// Which tokens whole-word masking chooses: words in random order, each taken whole while the
 /// chosen tokens stay within `probability` of the block's length (at least one token).
-fn whole_words(block: &Block, probability: f64, rng: &mut SplitMix64) -> Vec<bool> {
+fn whole_words(block: TokenRow<'_>, probability: f64, rng: &mut SplitMix64) -> Vec<bool> {
     let mut words: Vec<Vec<usize>> = Vec::new();
-    for (i, (&special, &start)) in block.special.iter().zip(&block.word_start).enumerate() {
-        if special {
+    for (i, (&special, &start)) in block.special.iter().zip(block.word_start).enumerate() {
+        if special == 1 {
             continue;
         }
         match words.last_mut() {
-            Some(word) if !start && word.last() == Some(&(i - 1)) => word.push(i),
+            Some(word) if start == 0 && word.last() == Some(&(i - 1)) => word.push(i),
             _ => words.push(vec![i]),
         }
     }
@@ -372,47 +415,6 @@ fn whole_words(block: &Block, probability: f64, rng: &mut SplitMix64) -> Vec<boo
         }
     }
     chosen
-}
-
-/// A block of one encoded text.
-pub fn block_of(encoding: Encoding, template: &Block) -> Block {
-    let word_start = encoding
-        .word_ids
-        .iter()
-        .enumerate()
-        .map(|(i, w)| w.is_none() || i == 0 || encoding.word_ids[i - 1] != *w)
-        .collect();
-    Block {
-        special: encoding.special_tokens_mask.iter().map(|&s| s == 1).collect(),
-        ids: encoding.ids,
-        word_start,
-        ..template.clone()
-    }
-}
-
-/// Concatenates encoded documents and cuts blocks of `max_len` tokens; the remainder is
-/// dropped, unless all of it is shorter than one block.
-fn pack(documents: Vec<Block>, max_len: usize, template: &Block) -> Vec<Block> {
-    let mut all = template.clone();
-    for d in documents {
-        all.ids.extend(d.ids);
-        all.special.extend(d.special);
-        all.word_start.extend(d.word_start);
-    }
-    if all.ids.len() < max_len {
-        return if all.ids.is_empty() { vec![] } else { vec![all] };
-    }
-    (0..all.ids.len() / max_len)
-        .map(|b| {
-            let range = b * max_len..(b + 1) * max_len;
-            Block {
-                ids: all.ids[range.clone()].to_vec(),
-                special: all.special[range.clone()].to_vec(),
-                word_start: all.word_start[range].to_vec(),
-                ..template.clone()
-            }
-        })
-        .collect()
 }
 
 /// The values of an integer tensor, on the host.
@@ -445,12 +447,12 @@ mod tests {
         // token dropped). [SEP] [CLS] of the documents' seam fall in the second block.
         let (_, packed, _) = blocks("format = \"text\"\n");
         assert_eq!(packed.len(), 2);
-        assert!(packed.iter().all(|b| b.ids.len() == 16));
-        let specials = |b: &Block| b.special.iter().filter(|&&s| s).count();
+        assert!(packed.iter().all(|b| b.tokens().ids.len() == 16));
+        let specials = |b: &Block| b.tokens().special.iter().filter(|&&s| s == 1).count();
         assert_eq!((specials(&packed[0]), specials(&packed[1])), (1, 2));
         let (_, lines, _) = blocks("format = \"text\"\nline_by_line = true\n");
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[1].ids.len(), 7);
+        assert_eq!(lines[1].tokens().ids.len(), 7);
     }
 
     #[test]
@@ -461,15 +463,16 @@ mod tests {
             let mut rng = batch_rng(42, step, 0);
             let host = task.gather(&features, &[0, 1], &mut rng);
             for ((ids, _), (labels, block)) in host.rows.iter().zip(host.labels.iter().zip(&features)) {
+                let block = block.tokens();
                 for i in 0..ids.len() {
-                    total += usize::from(!block.special[i]);
+                    total += usize::from(block.special[i] == 0);
                     if labels[i] < 0 {
                         assert_eq!(ids[i], block.ids[i]);
                         continue;
                     }
-                    assert!(!block.special[i], "a special token was chosen");
+                    assert_eq!(block.special[i], 0, "a special token was chosen");
                     chosen += 1;
-                    masked += usize::from(ids[i] == block.mask_id);
+                    masked += usize::from(ids[i] == 4);
                     kept += usize::from(ids[i] == block.ids[i]);
                 }
             }
@@ -489,15 +492,14 @@ mod tests {
 
     #[test]
     fn whole_word_masking_takes_words_whole_up_to_the_budget() {
-        let block = Block {
-            ids: (0..10).collect(),
-            special: [true, false, false, false, false, false, false, false, false, true].to_vec(),
-            word_start: [true, true, false, false, true, true, false, true, true, true].to_vec(),
-            mask_id: 4,
-            vocab_size: 30,
+        let ids: Vec<u32> = (0..10).collect();
+        let block = TokenRow {
+            ids: &ids,
+            special: &[1, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            word_start: &[1, 1, 0, 0, 1, 1, 0, 1, 1, 1],
         };
         for seed in 0..50 {
-            let chosen = whole_words(&block, 0.4, &mut SplitMix64(seed));
+            let chosen = whole_words(block, 0.4, &mut SplitMix64(seed));
             let count = chosen.iter().filter(|&&c| c).count();
             assert!(count <= 4 && count >= 1, "{chosen:?}");
             assert!(!chosen[0] && !chosen[9]);
@@ -505,6 +507,45 @@ mod tests {
             assert!(chosen[1] == chosen[2] && chosen[2] == chosen[3]);
             assert_eq!(chosen[5], chosen[6]);
         }
+    }
+
+    #[test]
+    fn shards_give_the_blocks_and_batches_of_the_in_memory_path() {
+        for layout in ["", "line_by_line = true\n"] {
+            let keys = format!("format = \"text\"\nwhole_word_mask = true\n{layout}");
+            let (task, mapped, tiny) = blocks(&keys);
+            let memory_task = MaskedLm { in_memory: true, ..task.clone() };
+            let memory = memory_task.load(&tiny.context()).unwrap().train.features;
+            assert!(mapped[0].corpus.is_mapped() && !memory[0].corpus.is_mapped());
+            assert_eq!(mapped.len(), memory.len());
+            for (a, b) in mapped.iter().zip(&memory) {
+                assert_eq!(a.tokens(), b.tokens());
+            }
+            let rows: Vec<usize> = (0..mapped.len()).rev().collect();
+            for step in 0..20 {
+                let a = task.gather(&mapped, &rows, &mut batch_rng(7, step, 0));
+                let b = task.gather(&memory, &rows, &mut batch_rng(7, step, 0));
+                assert_eq!((a.rows, a.labels), (b.rows, b.labels), "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_corpus_is_prepared_once_per_text_and_settings() {
+        let (task, _, tiny) = blocks("format = \"text\"\n");
+        let cache = tiny.config.data.cache_dir.clone().unwrap();
+        let folders = || std::fs::read_dir(&cache).unwrap().count();
+        assert_eq!(folders(), 1);
+        task.load(&tiny.context()).unwrap();
+        assert_eq!(folders(), 1, "the second run reads the prepared shards");
+        let lines = MaskedLm { line_by_line: true, ..task.clone() };
+        lines.load(&tiny.context()).unwrap();
+        assert_eq!(folders(), 2, "other settings, another folder");
+        std::fs::write(&tiny.config.data.train, format!("{TEXT}\nthe end .\n")).unwrap();
+        task.load(&tiny.context()).unwrap();
+        assert_eq!(folders(), 3, "another text, another folder");
+        let source = task.source(&tiny.context(), &tiny.config.data.train, None);
+        assert!(cache::is_prepared(&source, &cache, &tiny.tokenizer).unwrap());
     }
 
     #[test]

@@ -164,6 +164,9 @@ pub struct LoadContext<'a> {
     pub trained_labels: Option<LabelSet>,
     /// Whether to encode the training file (evaluation only needs its labels, if that).
     pub with_train: bool,
+    /// Whether to show the progress of long preparations (a corpus prepared into shards) on
+    /// stderr.
+    pub progress: bool,
 }
 
 /// One data file, encoded.
@@ -262,7 +265,8 @@ pub fn load_splits<R, F>(
     })
 }
 
-fn non_empty<F>(
+/// A split of `features`, or the error of a file with none.
+pub(crate) fn non_empty<F>(
     features: Vec<F>,
     name: &'static str,
     path: &Path,
@@ -661,6 +665,7 @@ pub(crate) mod testing {
                 tokenizer: &self.tokenizer,
                 trained_labels: None,
                 with_train: true,
+                progress: false,
             }
         }
     }
@@ -675,11 +680,12 @@ pub(crate) mod testing {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
         let train = dir.path().join(files[0].0);
+        let cache = dir.path().join("cache");
         let text = format!(
             "{head}\noutput_dir = \"out\"\n[model]\ntokenizer = {vocab:?}\n[model.config]\n\
              vocab_size = 30\nhidden_size = 16\nnum_hidden_layers = 2\nnum_attention_heads = 2\n\
              intermediate_size = 32\nmax_position_embeddings = 64\n[data]\ntrain = {train:?}\n\
-             max_seq_length = 16\n{data}"
+             max_seq_length = 16\ncache_dir = {cache:?}\n{data}"
         );
         let config =
             FineTuneConfig::<TaskConfig>::parse(&text, Path::new("tiny.toml"), &[]).unwrap();

@@ -25,7 +25,8 @@ use bert_model::{
     host_values, BertConfig, BertForPreTraining, BertInput, LabelledLogits, OutputOptions,
 };
 
-use super::masked_lm::{int_values, mask_block, mlm_probability_problems, padded_labels, Block};
+use super::masked_lm::{int_values, mlm_probability_problems, padded_labels, Masking};
+use crate::corpus::Tokens;
 use super::inference::{fields, host, rows_of, Fields, Inference};
 use super::{load_splits, row_rng, LoadContext, Predict, Task, TaskData};
 use crate::config::Validate;
@@ -80,7 +81,11 @@ impl Default for Pretraining {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     /// `[CLS] A [SEP] B [SEP]`.
-    pub block: Block,
+    pub block: Tokens,
+    /// `[MASK]`'s id.
+    pub mask_id: u32,
+    /// The vocabulary size (random replacements are drawn below it).
+    pub vocab_size: u32,
     /// 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
     pub type_ids: Vec<u32>,
     /// 0: B follows A; 1: B is from another document.
@@ -169,8 +174,13 @@ impl Task for Pretraining {
         for &i in indices {
             let instance = &features[i];
             let mut rng = row_rng(rng, i);
-            let (ids, labels) =
-                mask_block(&instance.block, self.mlm_probability, self.whole_word_mask, &mut rng);
+            let masking = Masking {
+                probability: self.mlm_probability,
+                whole_word: self.whole_word_mask,
+                mask_id: instance.mask_id,
+                vocab_size: instance.vocab_size,
+            };
+            let (ids, labels) = masking.apply(instance.block.row(), &mut rng);
             batch.rows.push((ids, instance.type_ids.clone()));
             batch.labels.push(labels);
             batch.next.push(instance.next);
@@ -419,26 +429,26 @@ fn pair(
     ids.push(special.sep);
     ids.extend(&b.0);
     ids.push(special.sep);
-    let mut flags = vec![true];
-    flags.extend(std::iter::repeat_n(false, na));
-    flags.push(true);
-    flags.extend(std::iter::repeat_n(false, nb));
-    flags.push(true);
-    let mut word_start = vec![true];
-    word_start.extend(a.1);
-    word_start.push(true);
-    word_start.extend(b.1);
-    word_start.push(true);
+    let mut flags = vec![1u8];
+    flags.extend(std::iter::repeat_n(0u8, na));
+    flags.push(1);
+    flags.extend(std::iter::repeat_n(0u8, nb));
+    flags.push(1);
+    let mut word_start = vec![1u8];
+    word_start.extend(a.1.iter().map(|&w| u8::from(w)));
+    word_start.push(1);
+    word_start.extend(b.1.iter().map(|&w| u8::from(w)));
+    word_start.push(1);
     let mut type_ids = vec![0u32; na + 2];
     type_ids.extend(std::iter::repeat_n(1u32, nb + 1));
     Some(Instance {
-        block: Block {
+        block: Tokens {
             ids,
             special: flags,
             word_start,
-            mask_id: special.mask,
-            vocab_size: tokenizer.vocab_size() as u32,
         },
+        mask_id: special.mask,
+        vocab_size: tokenizer.vocab_size() as u32,
         type_ids,
         next,
     })
@@ -500,7 +510,7 @@ mod tests {
         for instance in &instances {
             let ids = &instance.block.ids;
             assert!(ids.len() <= 16 && ids.len() >= 5);
-            let seps = instance.block.special.iter().filter(|&&s| s).count();
+            let seps = instance.block.special.iter().filter(|&&s| s == 1).count();
             assert_eq!(seps, 3, "[CLS] and two [SEP]");
             assert_eq!(instance.type_ids.len(), ids.len());
             assert_eq!(*instance.type_ids.last().unwrap(), 1);

@@ -35,7 +35,7 @@ pub struct Position {
 pub struct StepLoader<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
-    lengths: Vec<usize>,
+    lengths: Arc<Vec<usize>>,
     plan: BatchPlan,
     micro_batch_size: usize,
     share: Share,
@@ -89,7 +89,7 @@ impl<T: Task> StepLoader<T> {
         seeds: Seeds,
         workers: usize,
     ) -> Self {
-        let lengths = features.iter().map(T::length).collect();
+        let lengths = Arc::new(features.iter().map(T::length).collect());
         StepLoader {
             task,
             features,
@@ -314,6 +314,20 @@ impl<T: Task> StepLoader<T> {
     /// A loader over features `start..end`, with the same settings.
     fn slice(&self, start: usize, end: usize) -> StepLoader<T> {
         let end = end.min(self.features.len());
+        if start == 0 && end == self.features.len() {
+            // The whole: shared, not copied.
+            return StepLoader {
+                task: Arc::clone(&self.task),
+                features: Arc::clone(&self.features),
+                lengths: Arc::clone(&self.lengths),
+                plan: self.plan,
+                micro_batch_size: self.micro_batch_size,
+                share: self.share,
+                seeds: self.seeds,
+                workers: self.workers,
+                next: Mutex::new(Position::default()),
+            };
+        }
         let features = self.features[start.min(end)..end].to_vec();
         StepLoader::new(
             Arc::clone(&self.task),

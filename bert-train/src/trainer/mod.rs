@@ -15,6 +15,7 @@ pub mod events;
 pub mod loader;
 pub mod manifest;
 pub mod output_dir;
+pub mod prepare;
 pub mod resume;
 pub mod state;
 pub mod strategy;
@@ -216,7 +217,7 @@ pub fn fine_tune_task<T: Task>(
         write_text_atomically(&out.join("config.toml"), &config.to_toml())?;
     }
     let trained_labels = resumed.as_ref().and_then(|_| labels_of(&base));
-    let data = setup.load_data(task, &tokenizer, trained_labels)?;
+    let mut data = setup.load_data(task, &tokenizer, trained_labels)?;
     // The first device holds the weights and the optimizer.
     let main = devices.first().cloned().unwrap_or_default();
     let labels = data.labels.as_ref();
@@ -248,7 +249,10 @@ pub fn fine_tune_task<T: Task>(
     };
     let learner = make_learner(task_model.clone(), config, &plan, &state, resumed.as_ref())?;
     setup.note(setup.plan_line(task, data.train.features.len(), &plan));
-    let context = Arc::new(setup.context(&task_model.step.task, &plan, &data, files, devices));
+    // The loader keeps the training features (one copy: a corpus may have millions of blocks).
+    let train = std::mem::take(&mut data.train.features);
+    let context =
+        Arc::new(setup.context(&task_model.step.task, &plan, &data, train, files, devices));
     let (mut state, model) = launch(
         &context,
         learner,
@@ -349,13 +353,13 @@ fn train_loader<T: Task>(
     task: &Arc<T>,
     config: &FineTuneConfig<TaskConfig>,
     plan: &Plan,
-    train: &Split<T::Feature>,
+    train: Vec<T::Feature>,
     share: Share,
 ) -> StepLoader<T> {
     let t = &config.training;
     StepLoader::new(
         Arc::clone(task),
-        Arc::new(train.features.clone()),
+        Arc::new(train),
         plan.batch_plan,
         t.batch_size,
         share,
@@ -458,6 +462,7 @@ impl Setup<'_> {
         task: &Arc<T>,
         plan: &Plan,
         data: &TaskData<T::Feature>,
+        train: Vec<T::Feature>,
         files: Arc<CheckpointFiles>,
         devices: Vec<Device>,
     ) -> RunContext<T> {
@@ -466,7 +471,7 @@ impl Setup<'_> {
         RunContext {
             config: config.clone(),
             task: Arc::clone(task),
-            loader: Arc::new(train_loader(task, config, plan, &data.train, self.share())),
+            loader: Arc::new(train_loader(task, config, plan, train, self.share())),
             validation: data.validation.as_ref().map(|split| {
                 let features = Arc::new(split.features.clone());
                 Arc::new(EvalLoader::new(
@@ -495,12 +500,23 @@ impl Setup<'_> {
         tokenizer: &BertTokenizer,
         trained_labels: Option<LabelSet>,
     ) -> Result<TaskData<T::Feature>, TrainError> {
+        // Under MPI the first rank of each machine reads first: it prepares the corpora that
+        // are not in the cache yet, the other ranks then find them there.
+        let first = self.ranks.local_rank() == 0;
+        if !first {
+            self.ranks.barrier();
+        }
         let data = task.load(&LoadContext {
             config: self.config,
             tokenizer,
             trained_labels,
             with_train: true,
-        })?;
+            progress: self.ranks.is_main(),
+        });
+        if first {
+            self.ranks.barrier();
+        }
+        let data = data?;
         let splits = std::iter::once(&data.train)
             .chain(data.validation.iter())
             .chain(data.test.iter());
@@ -568,7 +584,7 @@ fn skipped_note<F>(split: &Split<F>) -> Option<String> {
 
 /// The tokenizer, base config and weights directory of a run: from the checkpoint when
 /// resuming, else from `[model]`.
-fn model_source(
+pub(crate) fn model_source(
     config: &FineTuneConfig<TaskConfig>,
     resumed: Option<&(usize, PathBuf)>,
 ) -> Result<(BertTokenizer, BertConfig, Option<PathBuf>), TrainError> {
@@ -876,6 +892,7 @@ fn evaluate_dir_task<T: Task>(
         tokenizer: &tokenizer,
         trained_labels: labels_of(&base),
         with_train: false,
+        progress: false,
     })?;
     let chosen = match split {
         "validation" => data.validation.as_ref(),

@@ -26,6 +26,7 @@ const MAY_CHANGE: &[&str] = &[
     "training.loader_workers",
     "training.device",
     "training.eval_batch_size",
+    "data.cache_dir",
 ];
 
 /// Keys that split a global batch (rows per pass, passes, devices): they may change with the

@@ -1,0 +1,172 @@
+//! Reading a text file into blocks of tokens while it is read: documents (blank-line
+//! separated) each encoded as `[CLS] text [SEP]`, concatenated and cut into blocks of
+//! `max_len` tokens (the remainder dropped, unless it is the only block), or with
+//! `line_by_line` one block per non-blank line cut to `max_len`. Documents are tokenized in
+//! parallel, a chunk at a time; blocks come out in file order.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use bert_data::readers::{Documents, TextDocument};
+use bert_data::shards::TokenRow;
+use bert_data::{BertTokenizer, Encoding, Truncation, TruncationStrategy};
+
+use super::progress::Progress;
+use super::{Source, Tokens};
+use crate::TrainError;
+
+/// How text becomes blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BlockOptions {
+    /// Tokens per block, `[CLS]` and `[SEP]` included.
+    pub max_len: usize,
+    /// One block per non-blank line instead of documents packed into full blocks.
+    pub line_by_line: bool,
+}
+
+/// Text read before a chunk of documents is tokenized (in parallel).
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Reads `source` and hands each block to `sink`, in order; the documents read and the bytes.
+pub fn read_blocks(
+    source: &Source,
+    tokenizer: &BertTokenizer,
+    progress: &mut dyn Progress,
+    sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
+) -> Result<(usize, u64), TrainError> {
+    let total = std::fs::metadata(source.path).map(|m| m.len()).unwrap_or(0);
+    let mut documents = Documents::open(source.path, source.options.line_by_line)?;
+    let mut left = source.limit.unwrap_or(usize::MAX);
+    let mut packer = Packer::new(source.options);
+    let mut count = 0;
+    loop {
+        let chunk = next_chunk(&mut documents, &mut left)?;
+        if chunk.is_empty() {
+            break;
+        }
+        count += chunk.len();
+        let encoded: Vec<Result<Tokens, TrainError>> = chunk
+            .par_iter()
+            .map(|d| encode(tokenizer, d, source))
+            .collect();
+        for tokens in encoded {
+            packer.push(tokens?, sink)?;
+        }
+        progress.update(documents.bytes_read(), total);
+    }
+    packer.finish(sink)?;
+    Ok((count, documents.bytes_read()))
+}
+
+/// The next documents, up to about [`CHUNK_BYTES`] of text and at most `left` of them.
+fn next_chunk(
+    documents: &mut Documents,
+    left: &mut usize,
+) -> Result<Vec<TextDocument>, TrainError> {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    while bytes < CHUNK_BYTES && *left > 0 {
+        let Some(document) = documents.next() else {
+            break;
+        };
+        let document = document?;
+        bytes += document.text.len();
+        *left -= 1;
+        chunk.push(document);
+    }
+    Ok(chunk)
+}
+
+/// `[CLS] text [SEP]` of one document (cut to the block length, line by line).
+fn encode(
+    tokenizer: &BertTokenizer,
+    document: &TextDocument,
+    source: &Source,
+) -> Result<Tokens, TrainError> {
+    let truncation = source.options.line_by_line.then_some(Truncation {
+        max_length: source.options.max_len,
+        strategy: TruncationStrategy::LongestFirst,
+    });
+    let encoding = tokenizer
+        .encode(&document.text, None, truncation)
+        .map_err(|e| TrainError::Row {
+            path: source.path.to_path_buf(),
+            line: document.line,
+            message: e.to_string(),
+        })?;
+    Ok(tokens_of(&encoding))
+}
+
+/// The tokens of an encoding, with `[CLS]`/`[SEP]` marked special and word starts marked.
+pub fn tokens_of(encoding: &Encoding) -> Tokens {
+    let words = &encoding.word_ids;
+    Tokens {
+        ids: encoding.ids.clone(),
+        special: encoding
+            .special_tokens_mask
+            .iter()
+            .map(|&s| u8::from(s == 1))
+            .collect(),
+        word_start: (0..words.len())
+            .map(|i| u8::from(words[i].is_none() || i == 0 || words[i - 1] != words[i]))
+            .collect(),
+    }
+}
+
+/// Cuts encoded documents into blocks as they come.
+pub struct Packer {
+    options: BlockOptions,
+    pending: Tokens,
+    blocks: usize,
+}
+
+impl Packer {
+    /// A packer of blocks of `options.max_len` tokens.
+    pub fn new(options: BlockOptions) -> Self {
+        Packer {
+            options,
+            pending: Tokens::default(),
+            blocks: 0,
+        }
+    }
+
+    /// Adds one encoded document; hands on the blocks it completes.
+    pub fn push(
+        &mut self,
+        document: Tokens,
+        sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        if self.options.line_by_line {
+            self.blocks += 1;
+            return sink(document.row());
+        }
+        self.pending.extend(document.row());
+        let n = self.options.max_len.max(1);
+        let full = self.pending.ids.len() / n;
+        for b in 0..full {
+            let range = b * n..(b + 1) * n;
+            sink(TokenRow {
+                ids: &self.pending.ids[range.clone()],
+                special: &self.pending.special[range.clone()],
+                word_start: &self.pending.word_start[range],
+            })?;
+        }
+        self.blocks += full;
+        self.pending.ids.drain(..full * n);
+        self.pending.special.drain(..full * n);
+        self.pending.word_start.drain(..full * n);
+        Ok(())
+    }
+
+    /// The end of the text: the tokens left over are dropped, unless no block was made (a
+    /// text shorter than one block is one block).
+    pub fn finish(
+        self,
+        sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        if self.blocks == 0 && !self.pending.ids.is_empty() {
+            sink(self.pending.row())?;
+        }
+        Ok(())
+    }
+}

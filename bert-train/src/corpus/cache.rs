@@ -1,0 +1,185 @@
+//! Prepared corpora on disk: Arrow shards in a folder of the cache named by a SHA-256 of the
+//! text's bytes and of everything that shapes the blocks (the block options, the document
+//! limit, the tokenizer's vocabulary and options, the layout version). A folder is complete
+//! when it has its `corpus.json`: it is written under a temporary name and renamed into place,
+//! so a run that is killed while preparing leaves nothing that a later run would read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bert_data::shards::{ShardWriter, Shards};
+use bert_data::BertTokenizer;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::blocks::{read_blocks, BlockOptions};
+use super::progress::Progress;
+use super::Source;
+use crate::TrainError;
+
+/// The version of the shard layout and of the way blocks are cut: part of every key, so that
+/// a change here never reads blocks cut the old way.
+const LAYOUT: u32 = 1;
+
+/// Rows per shard file (about 200 MB at 128 tokens a row).
+const ROWS_PER_SHARD: usize = 1 << 18;
+
+/// The file that marks a prepared folder complete, and describes it.
+pub const MANIFEST: &str = "corpus.json";
+
+/// What a prepared folder says of itself (`corpus.json`).
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    source: &'a Path,
+    bytes: u64,
+    documents: usize,
+    blocks: usize,
+    tokens: u64,
+    options: BlockOptions,
+    limit: Option<usize>,
+    seconds: f64,
+    layout: u32,
+}
+
+/// The cache folder when `[data] cache_dir` is unset: `$XDG_CACHE_HOME/bert-rs/corpora`, or
+/// `~/.cache/bert-rs/corpora`.
+pub fn default_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("bert-rs").join("corpora")
+}
+
+/// The folder of `source` inside `dir`: `NAME-HASH` (the text file's name and 32 hex digits of
+/// the key).
+pub fn folder(
+    source: &Source,
+    dir: &Path,
+    tokenizer: &BertTokenizer,
+) -> Result<PathBuf, TrainError> {
+    let mut hash = Sha256::new();
+    let settings = serde_json::json!({
+        "layout": LAYOUT,
+        "options": source.options,
+        "limit": source.limit,
+        "tokenizer": format!("{:?}", tokenizer.options()),
+    });
+    hash.update(settings.to_string().as_bytes());
+    for token in tokenizer.vocab() {
+        hash.update(token.as_bytes());
+        hash.update(b"\n");
+    }
+    let io = |error| TrainError::Io {
+        path: source.path.to_path_buf(),
+        error,
+    };
+    let mut file = std::fs::File::open(source.path).map_err(io)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let name = source
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "corpus".into());
+    Ok(dir.join(format!("{name}-{hex}")))
+}
+
+/// The shards of `source` in the cache folder `dir`, prepared first if they are not there.
+pub fn prepared(
+    source: &Source,
+    dir: &Path,
+    tokenizer: &BertTokenizer,
+    progress: &mut dyn Progress,
+) -> Result<Shards, TrainError> {
+    let folder = folder(source, dir, tokenizer)?;
+    if !folder.join(MANIFEST).is_file() {
+        prepare(source, &folder, tokenizer, progress)?;
+    }
+    Ok(Shards::open(&folder)?)
+}
+
+/// Whether `source` is prepared in `dir` already.
+pub fn is_prepared(
+    source: &Source,
+    dir: &Path,
+    tokenizer: &BertTokenizer,
+) -> Result<bool, TrainError> {
+    Ok(folder(source, dir, tokenizer)?.join(MANIFEST).is_file())
+}
+
+/// Writes the shards of `source` into a temporary folder beside `folder`, then renames it into
+/// place (another process that got there first wins; its folder is the same).
+fn prepare(
+    source: &Source,
+    folder: &Path,
+    tokenizer: &BertTokenizer,
+    progress: &mut dyn Progress,
+) -> Result<(), TrainError> {
+    let name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = folder.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&temporary);
+    let result =
+        write_shards(source, &temporary, tokenizer, progress).and_then(|()| match std::fs::rename(
+            &temporary, folder,
+        ) {
+            Ok(()) => Ok(()),
+            Err(_) if folder.join(MANIFEST).is_file() => Ok(()),
+            Err(error) => Err(TrainError::Io {
+                path: folder.to_path_buf(),
+                error,
+            }),
+        });
+    let _ = std::fs::remove_dir_all(&temporary);
+    result
+}
+
+fn write_shards(
+    source: &Source,
+    temporary: &Path,
+    tokenizer: &BertTokenizer,
+    progress: &mut dyn Progress,
+) -> Result<(), TrainError> {
+    let start = Instant::now();
+    let mut writer = ShardWriter::create(temporary, ROWS_PER_SHARD)?;
+    let (mut blocks, mut tokens) = (0usize, 0u64);
+    let (documents, bytes) = read_blocks(source, tokenizer, progress, &mut |row| {
+        blocks += 1;
+        tokens += row.ids.len() as u64;
+        Ok(writer.push(row)?)
+    })?;
+    writer.finish()?;
+    let manifest = Manifest {
+        source: source.path,
+        bytes,
+        documents,
+        blocks,
+        tokens,
+        options: source.options,
+        limit: source.limit,
+        seconds: start.elapsed().as_secs_f64(),
+        layout: LAYOUT,
+    };
+    let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
+    let path = temporary.join(MANIFEST);
+    bert_model::atomic::write_atomically(&path, text.as_bytes()).map_err(|error| {
+        TrainError::Io {
+            path: path.clone(),
+            error,
+        }
+    })?;
+    Ok(())
+}
