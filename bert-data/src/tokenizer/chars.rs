@@ -15,13 +15,21 @@ pub(crate) fn is_whitespace(c: char) -> bool {
 /// Control characters removed by text cleaning: the `C*` categories (control, format, private
 /// use, surrogate, unassigned) except tab, newline and carriage return.
 pub(crate) fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+    if c.is_ascii() {
+        // The only `C*` characters of ASCII are the `Cc` ones (a table search otherwise).
+        return c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r');
+    }
+    c.is_other()
 }
 
 /// Punctuation: every ASCII non-alphanumeric symbol (`$`, `+`, `^`, ... too) and the Unicode `P*`
 /// categories. Each punctuation character becomes a word of its own.
 pub(crate) fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.is_punctuation()
+    match c.is_ascii() {
+        // ASCII's `P*` characters are all ASCII punctuation (a table search otherwise).
+        true => c.is_ascii_punctuation(),
+        false => c.is_punctuation(),
+    }
 }
 
 /// A character of the CJK Unified Ideographs blocks (and their extensions and compatibility
@@ -46,7 +54,7 @@ pub(crate) fn is_chinese_char(c: char) -> bool {
 
 /// A non-spacing mark (`Mn`): what accent stripping removes after canonical decomposition.
 pub(crate) fn is_nonspacing_mark(c: char) -> bool {
-    c.is_mark_nonspacing()
+    !c.is_ascii() && c.is_mark_nonspacing()
 }
 
 /// Whitespace as Python's `str.split()` sees it: Unicode `White_Space` plus the information
@@ -59,6 +67,17 @@ pub(crate) fn is_python_whitespace(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_shortcuts_agree_with_the_unicode_tables() {
+        for c in (0u8..128).map(char::from) {
+            let control = !matches!(c, '\t' | '\n' | '\r') && c.is_other();
+            assert_eq!(is_control(c), control, "{c:?}");
+            let punctuation = c.is_ascii_punctuation() || c.is_punctuation();
+            assert_eq!(is_punctuation(c), punctuation, "{c:?}");
+            assert_eq!(is_nonspacing_mark(c), c.is_mark_nonspacing(), "{c:?}");
+        }
+    }
 
     #[test]
     fn tab_newline_carriage_return_are_whitespace_not_control() {

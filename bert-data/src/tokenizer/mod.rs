@@ -168,6 +168,8 @@ pub struct BertTokenizer {
     special_ids: SpecialIds,
     /// Texts cut out of the input before anything else, longest first, with their ids.
     split_out: Vec<(String, u32)>,
+    /// The bytes that start one of `split_out`'s texts (the places worth comparing).
+    split_out_starts: Box<[bool; 256]>,
     /// Ids that `decode(.., skip_special_tokens = true)` drops.
     special_id_set: FxHashSet<u32>,
     /// Largest number of tokens one sequence may have, from `model_max_length`, if known.
@@ -225,6 +227,10 @@ impl BertTokenizer {
         // Longest first, so that of two special tokens starting at the same place the longer wins.
         split_out.sort_by_key(|(token, _)| std::cmp::Reverse(token.len()));
         let special_id_set = split_out.iter().map(|&(_, id)| id).collect();
+        let mut split_out_starts = Box::new([false; 256]);
+        for (token, _) in &split_out {
+            split_out_starts[token.as_bytes()[0] as usize] = true;
+        }
 
         let wordpiece = WordPiece::new(
             &vocab,
@@ -247,6 +253,7 @@ impl BertTokenizer {
             specials,
             special_ids,
             split_out,
+            split_out_starts,
             special_id_set,
             model_max_length: None,
         })
@@ -432,6 +439,11 @@ impl BertTokenizer {
     /// tokens are added.
     pub fn tokenize_with_offsets(&self, text: &str) -> TokenizedText {
         let mut out = TokenizedText::default();
+        // About one token per 4 bytes of text: most texts need no regrowth.
+        let guess = text.len() / 4 + 1;
+        out.ids.reserve(guess);
+        out.offsets.reserve(guess);
+        out.word_ids.reserve(guess);
         let mut scratch = Scratch::default();
         let mut state = PieceState::default();
         let mut char_base = 0u32;
@@ -464,7 +476,7 @@ impl BertTokenizer {
         }
         let bytes = text.as_bytes();
         for start in 0..bytes.len() {
-            if !text.is_char_boundary(start) {
+            if !self.split_out_starts[bytes[start] as usize] || !text.is_char_boundary(start) {
                 continue;
             }
             for (token, id) in &self.split_out {

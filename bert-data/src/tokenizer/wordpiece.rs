@@ -42,14 +42,12 @@ impl Vocab {
 /// WordPiece over a vocabulary.
 #[derive(Clone, Debug)]
 pub(crate) struct WordPiece {
+    /// Pieces that can start a word, by text: most words are one of them (one lookup).
+    words: FxHashMap<String, u32>,
     /// Pieces that can start a word.
-    starts: FxHashMap<String, u32>,
+    starts: Trie,
     /// Pieces that continue a word, keyed without their prefix.
-    continuations: FxHashMap<String, u32>,
-    /// Longest start piece, in characters.
-    max_start_chars: usize,
-    /// Longest continuation piece without its prefix, in characters.
-    max_continuation_chars: usize,
+    continuations: Trie,
     pub unk_id: u32,
     /// Words with more characters than this become one unknown token.
     pub max_input_chars_per_word: usize,
@@ -70,24 +68,20 @@ impl WordPiece {
         unk_id: u32,
         max_input_chars_per_word: usize,
     ) -> Self {
-        let mut starts = FxHashMap::default();
-        let mut continuations = FxHashMap::default();
-        let (mut max_start_chars, mut max_continuation_chars) = (0, 0);
+        let mut starts = Vec::new();
+        let mut continuations = Vec::new();
         for (token, &id) in &vocab.ids {
-            starts.insert(token.clone(), id);
-            max_start_chars = max_start_chars.max(token.chars().count());
+            starts.push((token.as_bytes(), id));
             if !continuation_prefix.is_empty() {
                 if let Some(rest) = token.strip_prefix(continuation_prefix) {
-                    continuations.insert(rest.to_string(), id);
-                    max_continuation_chars = max_continuation_chars.max(rest.chars().count());
+                    continuations.push((rest.as_bytes(), id));
                 }
             }
         }
         WordPiece {
-            starts,
-            continuations,
-            max_start_chars,
-            max_continuation_chars,
+            words: vocab.ids.clone(),
+            starts: Trie::new(starts),
+            continuations: Trie::new(continuations),
             unk_id,
             max_input_chars_per_word,
         }
@@ -104,9 +98,18 @@ impl WordPiece {
         if n == 0 {
             return;
         }
+        let unknown = Piece {
+            id: self.unk_id,
+            start: 0,
+            end: n,
+        };
         if n > self.max_input_chars_per_word {
+            out.push(unknown);
+            return;
+        }
+        if let Some(&id) = self.words.get(word) {
             out.push(Piece {
-                id: self.unk_id,
+                id,
                 start: 0,
                 end: n,
             });
@@ -115,36 +118,103 @@ impl WordPiece {
         let first = out.len();
         let mut start = 0;
         while start < n {
-            let (table, longest) = if start == 0 {
-                (&self.starts, self.max_start_chars)
+            let table = if start == 0 {
+                &self.starts
             } else {
-                (&self.continuations, self.max_continuation_chars)
+                &self.continuations
             };
-            let mut end = n.min(start + longest);
-            let mut found = None;
-            while end > start {
-                if let Some(&id) = table.get(&word[bounds[start]..bounds[end]]) {
-                    found = Some(id);
-                    break;
-                }
-                end -= 1;
-            }
-            match found {
-                Some(id) => {
+            // The longest piece that `word` continues with at `start` (pieces are whole
+            // characters, so it ends on a character boundary).
+            match table.longest_prefix(&word.as_bytes()[bounds[start]..]) {
+                Some((id, len)) => {
+                    let end = start + bounds[start..].partition_point(|&b| b < bounds[start] + len);
                     out.push(Piece { id, start, end });
                     start = end;
                 }
                 None => {
                     out.truncate(first);
-                    out.push(Piece {
-                        id: self.unk_id,
-                        start: 0,
-                        end: n,
-                    });
+                    out.push(unknown);
                     return;
                 }
             }
         }
+    }
+}
+
+/// Pieces in a byte trie: the longest piece a text starts with, in one walk over its bytes
+/// (rather than a hash lookup for every candidate length).
+#[derive(Clone, Debug)]
+struct Trie {
+    /// Per node: its piece's id (`u32::MAX` for none) and its range in `edges`.
+    nodes: Vec<(u32, u32, u32)>,
+    /// Children, each node's sorted by byte.
+    edges: Vec<(u8, u32)>,
+    /// The root's child for each first byte (0 for none: the root is no one's child).
+    root: Box<[u32; 256]>,
+}
+
+impl Trie {
+    fn new(mut pieces: Vec<(&[u8], u32)>) -> Self {
+        pieces.sort();
+        // Nodes are numbered breadth-first by building each level's children at once.
+        let mut nodes = vec![(u32::MAX, 0, 0)];
+        let mut edges = Vec::new();
+        // (node, the range of `pieces` under it, its depth)
+        let mut queue = std::collections::VecDeque::from([(0usize, 0usize, pieces.len(), 0usize)]);
+        while let Some((node, lo, hi, depth)) = queue.pop_front() {
+            let mut i = lo;
+            // A piece that ends here is first among its node's pieces (sorted).
+            if i < hi && pieces[i].0.len() == depth {
+                nodes[node].0 = pieces[i].1;
+                i += 1;
+            }
+            let first_edge = edges.len() as u32;
+            while i < hi {
+                let byte = pieces[i].0[depth];
+                let mut j = i;
+                while j < hi && pieces[j].0[depth] == byte {
+                    j += 1;
+                }
+                let child = nodes.len();
+                nodes.push((u32::MAX, 0, 0));
+                edges.push((byte, child as u32));
+                queue.push_back((child, i, j, depth + 1));
+                i = j;
+            }
+            nodes[node].1 = first_edge;
+            nodes[node].2 = edges.len() as u32;
+        }
+        let mut root = Box::new([0u32; 256]);
+        for &(byte, child) in &edges[nodes[0].1 as usize..nodes[0].2 as usize] {
+            root[byte as usize] = child;
+        }
+        Trie { nodes, edges, root }
+    }
+
+    /// The id and byte length of the longest non-empty piece that `text` starts with.
+    fn longest_prefix(&self, text: &[u8]) -> Option<(u32, usize)> {
+        let mut node = 0usize;
+        let mut best = None;
+        for (depth, &byte) in text.iter().enumerate() {
+            if depth == 0 {
+                node = self.root[byte as usize] as usize;
+                if node == 0 {
+                    break;
+                }
+            } else {
+                let (_, lo, hi) = self.nodes[node];
+                let children = &self.edges[lo as usize..hi as usize];
+                match children.binary_search_by_key(&byte, |&(b, _)| b) {
+                    Ok(k) => node = children[k].1 as usize,
+                    Err(_) => break,
+                }
+            }
+            let id = self.nodes[node].0;
+            if id != u32::MAX {
+                best = Some((id, depth + 1));
+            }
+        }
+        best
     }
 }
 
