@@ -92,26 +92,68 @@ pub struct BatchPlan {
 impl BatchPlan {
     /// The batches of one epoch, as lists of row indices.
     pub fn batches(&self, lengths: &[usize], epoch: u64) -> Vec<Vec<usize>> {
+        let epoch = self.epoch(lengths.len(), &|i| lengths[i], epoch);
+        epoch.batches().map(<[usize]>::to_vec).collect()
+    }
+
+    /// The batches of one epoch over `count` rows whose lengths `length` gives (asked only
+    /// with `group_by_length`), as one order of rows and the ranges of it that are batches.
+    pub fn epoch(&self, count: usize, length: &dyn Fn(usize) -> usize, epoch: u64) -> EpochOrder {
         let size = self.batch_size.max(1);
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        let mut order: Vec<usize> = (0..count).collect();
         let mut rng = self
             .shuffle_seed
             .map(|seed| SplitMix64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         if let Some(rng) = rng.as_mut() {
             rng.shuffle(&mut order);
         }
+        let mut ranges: Vec<std::ops::Range<usize>> = (0..count.div_ceil(size))
+            .map(|b| b * size..((b + 1) * size).min(count))
+            .collect();
         if self.group_by_length {
             for chunk in order.chunks_mut(size * 50) {
-                chunk.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+                chunk.sort_by_key(|&i| std::cmp::Reverse(length(i)));
             }
-        }
-        let mut batches: Vec<Vec<usize>> = order.chunks(size).map(<[usize]>::to_vec).collect();
-        if self.group_by_length {
             if let Some(rng) = rng.as_mut() {
-                rng.shuffle(&mut batches);
+                rng.shuffle(&mut ranges);
             }
         }
-        batches
+        EpochOrder { order, ranges }
+    }
+}
+
+/// The batches of one epoch: an order of the rows, and its ranges that are batches, in the
+/// order they are trained on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochOrder {
+    order: Vec<usize>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl EpochOrder {
+    /// Batches in the epoch.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether the epoch has no batches.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The rows of batch `b`.
+    pub fn batch(&self, b: usize) -> &[usize] {
+        &self.order[self.ranges[b].clone()]
+    }
+
+    /// The batches, in order.
+    pub fn batches(&self) -> impl Iterator<Item = &[usize]> + '_ {
+        (0..self.len()).map(|b| self.batch(b))
+    }
+
+    /// Leaves out the first `n` batches (those done before a resume).
+    pub fn skip(&mut self, n: usize) {
+        self.ranges.drain(..n.min(self.ranges.len()));
     }
 }
 

@@ -6,12 +6,16 @@
 //! `input_ids` (list of u32), `special_tokens_mask` and `word_start` (lists of u8, 1 or 0), one
 //! row per block of tokens, in record batches of [`BATCH_ROWS`] rows. [`ShardWriter`] writes
 //! them row by row with bounded memory; [`Shards`] maps them and hands out rows as slices of the
-//! mapped files, so reading a corpus costs the pages touched, not its size.
+//! mapped files, so reading a corpus costs the pages touched, not its size. Touched pages stay
+//! mapped (and counted in the process's RSS: the kernel maps 64 KB around each fault) until
+//! [`Shards`] lets go of them, after opening each file and every [`RELEASE_EVERY`] rows read;
+//! they stay in the page cache, so reading them again costs no disk.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, UInt32Builder, UInt8Builder};
@@ -25,6 +29,9 @@ use arrow_schema::{ArrowError, DataType, Field, Schema};
 
 /// Rows per record batch.
 pub const BATCH_ROWS: usize = 1024;
+
+/// Rows read between two releases of the mapped pages.
+pub const RELEASE_EVERY: usize = 64;
 
 /// The column names, in order.
 pub const COLUMNS: [&str; 3] = ["input_ids", "special_tokens_mask", "word_start"];
@@ -168,6 +175,10 @@ pub struct Shards {
     batches: Vec<RecordBatch>,
     /// Rows before the end of each batch.
     ends: Vec<usize>,
+    /// The mapped files.
+    maps: Vec<Arc<memmap2::Mmap>>,
+    /// Rows read so far.
+    reads: AtomicUsize,
 }
 
 impl Shards {
@@ -182,14 +193,19 @@ impl Shards {
         let mut shards = Shards {
             batches: Vec::new(),
             ends: Vec::new(),
+            maps: Vec::new(),
+            reads: AtomicUsize::new(0),
         };
         for path in &files {
-            for batch in map_batches(path)? {
+            let (map, batches) = map_batches(path)?;
+            for batch in batches {
                 check_columns(&batch, path)?;
                 let end = shards.len() + batch.num_rows();
                 shards.batches.push(batch);
                 shards.ends.push(end);
             }
+            release(&map);
+            shards.maps.push(map);
         }
         Ok(shards)
     }
@@ -209,6 +225,9 @@ impl Shards {
     /// # Panics
     /// If `i` is not below [`Shards::len`].
     pub fn row(&self, i: usize) -> TokenRow<'_> {
+        if self.reads.fetch_add(1, Ordering::Relaxed) % RELEASE_EVERY == RELEASE_EVERY - 1 {
+            self.maps.iter().for_each(|map| release(map));
+        }
         let b = self.ends.partition_point(|&end| end <= i);
         let start = if b == 0 { 0 } else { self.ends[b - 1] };
         let batch = &self.batches[b];
@@ -229,8 +248,17 @@ fn list_row<T: arrow_array::ArrowPrimitiveType>(column: &ArrayRef, r: usize) -> 
     &values[offsets[r] as usize..offsets[r + 1] as usize]
 }
 
+/// Drops the pages of `map` from this process's page tables (not from the page cache): the next
+/// read of a row maps its page again.
+fn release(map: &memmap2::Mmap) {
+    // SAFETY: the map is a read-only shared mapping of a file that is not changed while mapped;
+    // MADV_DONTNEED only unmaps its pages, and reading them again gives the same bytes. Rows
+    // handed out earlier stay valid: the mapping itself stays.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
 /// The record batches of one stream file, their buffers inside its memory map.
-fn map_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
+fn map_batches(path: &Path) -> Result<(Arc<memmap2::Mmap>, Vec<RecordBatch>), ShardError> {
     let file = File::open(path).map_err(io_error(path))?;
     // SAFETY: the map is read only; shards are written once, renamed into place, and not
     // changed while a run reads them.
@@ -239,8 +267,9 @@ fn map_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
         return Err(format_error(path, "the file is empty"));
     };
     let len = map.len();
+    let map = Arc::new(map);
     // SAFETY: `start..start + len` is the mapping, which the buffer keeps alive (its owner).
-    let mut buffer = unsafe { Buffer::from_custom_allocation(start, len, Arc::new(map)) };
+    let mut buffer = unsafe { Buffer::from_custom_allocation(start, len, map.clone()) };
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();
     while !buffer.is_empty() {
@@ -249,7 +278,7 @@ fn map_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
         }
     }
     decoder.finish().map_err(arrow_error(path))?;
-    Ok(batches)
+    Ok((map, batches))
 }
 
 /// Refuses a batch whose columns are not [`COLUMNS`] with their types.

@@ -31,6 +31,7 @@ pub struct Documents {
     lines: Box<dyn Iterator<Item = (usize, std::io::Result<String>)> + Send>,
     current: Option<TextDocument>,
     bytes_read: u64,
+    keep_lines: bool,
 }
 
 impl Documents {
@@ -43,7 +44,14 @@ impl Documents {
             lines: Box::new(numbered_lines(BufReader::with_capacity(1 << 20, file))),
             current: None,
             bytes_read: 0,
+            keep_lines: true,
         })
+    }
+
+    /// Leaves [`TextDocument::lines`] empty (for readers that want the text alone).
+    pub fn without_lines(mut self) -> Self {
+        self.keep_lines = false;
+        self
     }
 
     /// Bytes of the file read so far (line ends counted as one byte).
@@ -74,7 +82,10 @@ impl Documents {
                 return Ok(Some(TextDocument {
                     line: number,
                     text: text.to_string(),
-                    lines: vec![text.to_string()],
+                    lines: match self.keep_lines {
+                        true => vec![text.to_string()],
+                        false => Vec::new(),
+                    },
                 }));
             }
             let document = self.current.get_or_insert_with(|| TextDocument {
@@ -86,7 +97,9 @@ impl Documents {
                 document.text.push(' ');
             }
             document.text.push_str(text);
-            document.lines.push(text.to_string());
+            if self.keep_lines {
+                document.lines.push(text.to_string());
+            }
         }
         Ok(self.current.take())
     }

@@ -117,34 +117,44 @@ impl BasicTokenizer {
             }
         }
 
-        normalized.clear();
-        for &(c, index) in raw.iter() {
-            if c.is_ascii() {
-                let c = if self.lowercase {
-                    c.to_ascii_lowercase()
+        // An ASCII word needs no normalisation but lowercasing, done as it is split.
+        let ascii = raw.iter().all(|&(c, _)| c.is_ascii());
+        if !ascii {
+            normalized.clear();
+            for &(c, index) in raw.iter() {
+                if c.is_ascii() {
+                    let c = if self.lowercase {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    };
+                    normalized.push((c, index));
+                } else if self.strip_accents {
+                    // Canonical decomposition, character by character. Full NFD would also
+                    // reorder runs of combining marks by combining class; every mark that can be
+                    // reordered is a non-spacing mark except a handful of musical symbols and
+                    // Hangul tone marks, and non-spacing marks are dropped here, so the order
+                    // cannot show.
+                    decompose_canonical(c, |d| {
+                        if !is_nonspacing_mark(d) {
+                            self.push_lowercased(d, index, normalized);
+                        }
+                    });
                 } else {
-                    c
-                };
-                normalized.push((c, index));
-            } else if self.strip_accents {
-                // Canonical decomposition, character by character. Full NFD would also reorder
-                // runs of combining marks by combining class; every mark that can be reordered is
-                // a non-spacing mark except a handful of musical symbols and Hangul tone marks,
-                // and non-spacing marks are dropped here, so the order cannot show.
-                decompose_canonical(c, |d| {
-                    if !is_nonspacing_mark(d) {
-                        self.push_lowercased(d, index, normalized);
-                    }
-                });
-            } else {
-                self.push_lowercased(c, index, normalized);
+                    self.push_lowercased(c, index, normalized);
+                }
             }
         }
-        raw.clear();
+        let chars: &[(char, u32)] = if ascii { raw } else { normalized };
 
         word.clear();
         align.clear();
-        for &(c, index) in normalized.iter() {
+        for &(c, index) in chars {
+            let c = if ascii && self.lowercase {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            };
             if is_punctuation(c) {
                 if !word.is_empty() {
                     emit(Word {
@@ -169,6 +179,7 @@ impl BasicTokenizer {
                 align.push(index);
             }
         }
+        raw.clear();
         if !word.is_empty() {
             emit(Word {
                 text: word,

@@ -91,13 +91,15 @@ impl WordPiece {
     /// `max_input_chars_per_word` characters, or one with a part no piece matches, becomes a
     /// single unknown piece covering the whole word. `bounds` is scratch space.
     pub(crate) fn tokenize(&self, word: &str, bounds: &mut Vec<usize>, out: &mut Vec<Piece>) {
-        bounds.clear();
-        bounds.extend(word.char_indices().map(|(b, _)| b));
-        let n = bounds.len();
-        bounds.push(word.len());
-        if n == 0 {
+        if word.is_empty() {
             return;
         }
+        // Pieces are given in characters; in an ASCII word those are its bytes.
+        let ascii = word.is_ascii();
+        let n = match ascii {
+            true => word.len(),
+            false => word.chars().count(),
+        };
         let unknown = Piece {
             id: self.unk_id,
             start: 0,
@@ -115,9 +117,18 @@ impl WordPiece {
             });
             return;
         }
+        bounds.clear();
+        if !ascii {
+            bounds.extend(word.char_indices().map(|(b, _)| b));
+            bounds.push(word.len());
+        }
+        let char_at = |byte: usize| match ascii {
+            true => byte,
+            false => bounds.partition_point(|&b| b < byte),
+        };
         let first = out.len();
         let mut start = 0;
-        while start < n {
+        while start < word.len() {
             let table = if start == 0 {
                 &self.starts
             } else {
@@ -125,11 +136,14 @@ impl WordPiece {
             };
             // The longest piece that `word` continues with at `start` (pieces are whole
             // characters, so it ends on a character boundary).
-            match table.longest_prefix(&word.as_bytes()[bounds[start]..]) {
+            match table.longest_prefix(&word.as_bytes()[start..]) {
                 Some((id, len)) => {
-                    let end = start + bounds[start..].partition_point(|&b| b < bounds[start] + len);
-                    out.push(Piece { id, start, end });
-                    start = end;
+                    out.push(Piece {
+                        id,
+                        start: char_at(start),
+                        end: char_at(start + len),
+                    });
+                    start += len;
                 }
                 None => {
                     out.truncate(first);

@@ -35,7 +35,7 @@ pub fn read_blocks(
     sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
 ) -> Result<(usize, u64), TrainError> {
     let total = std::fs::metadata(source.path).map(|m| m.len()).unwrap_or(0);
-    let mut documents = Documents::open(source.path, source.options.line_by_line)?;
+    let mut documents = Documents::open(source.path, source.options.line_by_line)?.without_lines();
     let mut left = source.limit.unwrap_or(usize::MAX);
     let mut packer = Packer::new(source.options);
     let mut count = 0;
@@ -94,14 +94,14 @@ fn encode(
             line: document.line,
             message: e.to_string(),
         })?;
-    Ok(tokens_of(&encoding))
+    Ok(tokens_of(encoding))
 }
 
 /// The tokens of an encoding, with `[CLS]`/`[SEP]` marked special and word starts marked.
-pub fn tokens_of(encoding: &Encoding) -> Tokens {
+pub fn tokens_of(encoding: Encoding) -> Tokens {
     let words = &encoding.word_ids;
     Tokens {
-        ids: encoding.ids.clone(),
+        ids: encoding.ids,
         special: encoding
             .special_tokens_mask
             .iter()

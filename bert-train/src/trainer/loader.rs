@@ -12,7 +12,7 @@
 
 use std::sync::{mpsc, Arc, Mutex};
 
-use bert_data::batch::BatchPlan;
+use bert_data::batch::{BatchPlan, EpochOrder};
 use bert_model::burn::prelude::Device;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
@@ -35,7 +35,6 @@ pub struct Position {
 pub struct StepLoader<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
-    lengths: Arc<Vec<usize>>,
     plan: BatchPlan,
     micro_batch_size: usize,
     share: Share,
@@ -89,11 +88,9 @@ impl<T: Task> StepLoader<T> {
         seeds: Seeds,
         workers: usize,
     ) -> Self {
-        let lengths = Arc::new(features.iter().map(T::length).collect());
         StepLoader {
             task,
             features,
-            lengths,
             plan,
             micro_batch_size: micro_batch_size.max(1),
             share,
@@ -113,25 +110,16 @@ impl<T: Task> StepLoader<T> {
         *self.next.lock().expect("loader position") = position;
     }
 
-    /// The row indices of each of this rank's forward passes of each remaining step of the
-    /// epoch at `position` (none where its share of a step is empty), and the index of its
-    /// first pass among all the step's passes.
-    fn remaining_steps(&self, position: Position) -> Vec<(usize, Vec<Vec<usize>>)> {
-        let global = self.plan.batches(&self.lengths, position.epoch as u64);
-        let size = self.plan.batch_size.max(1);
-        let passes_before = size
-            .div_ceil(self.share.ranks.max(1))
-            .div_ceil(self.micro_batch_size)
-            * self.share.rank;
-        global
-            .iter()
-            .skip(position.step_in_epoch)
-            .map(|rows| {
-                let mine = self.share.of(rows, size);
-                let passes = mine.chunks(self.micro_batch_size).map(<[usize]>::to_vec);
-                (passes_before, passes.collect())
-            })
-            .collect()
+    /// The global batches (all ranks' rows of one step) of the epoch at `position` that are
+    /// left.
+    fn remaining_steps(&self, position: Position) -> EpochOrder {
+        let features = &self.features;
+        let length = |i: usize| T::length(&features[i]);
+        let mut epoch = self
+            .plan
+            .epoch(features.len(), &length, position.epoch as u64);
+        epoch.skip(position.step_in_epoch);
+        epoch
     }
 }
 
@@ -139,9 +127,12 @@ impl<T: Task> StepLoader<T> {
 struct Gatherer<T: Task> {
     task: Arc<T>,
     features: Arc<Vec<T::Feature>>,
-    steps: Vec<(usize, Vec<Vec<usize>>)>,
+    steps: EpochOrder,
     first_step: usize,
     seeds: Seeds,
+    share: Share,
+    batch_size: usize,
+    micro_batch_size: usize,
 }
 
 impl<T: Task> Gatherer<T> {
@@ -150,15 +141,20 @@ impl<T: Task> Gatherer<T> {
     /// that tasks split per row, so they do not depend on which rank or pass takes a row.
     fn gather(&self, k: usize) -> Vec<MicroBatch<T::HostBatch>> {
         let step = self.first_step + k;
-        let (first_pass, passes) = &self.steps[k];
-        let empty = [Vec::new()];
-        let passes = if passes.is_empty() {
-            &empty[..]
-        } else {
-            passes
-        };
+        let mine = self.share.of(self.steps.batch(k), self.batch_size);
+        let mut passes: Vec<&[usize]> = mine.chunks(self.micro_batch_size).collect();
+        if passes.is_empty() {
+            passes.push(&[]);
+        }
+        // The index of this rank's first pass among all the step's passes.
+        let first_pass = self
+            .batch_size
+            .div_ceil(self.share.ranks.max(1))
+            .div_ceil(self.micro_batch_size)
+            * self.share.rank;
+        let parts = passes.len();
         passes
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(micro, rows)| {
                 let mut rng = batch_rng(self.seeds.data, step, 0);
@@ -168,7 +164,7 @@ impl<T: Task> Gatherer<T> {
                     host,
                     step,
                     micro,
-                    parts: passes.len(),
+                    parts,
                     rows: rows.len(),
                     dropout_seed: dropout_seed(self.seeds.dropout, step, first_pass + micro),
                     loss_divisor: 1.0,
@@ -286,6 +282,9 @@ impl<T: Task> DataLoader<MicroBatch<T::HostBatch>> for StepLoader<T> {
             steps: self.remaining_steps(position),
             first_step: position.step,
             seeds: self.seeds,
+            share: self.share,
+            batch_size: self.plan.batch_size.max(1),
+            micro_batch_size: self.micro_batch_size,
         });
         let total = self.steps_per_epoch();
         Box::new(StepIter::spawn(
@@ -319,7 +318,6 @@ impl<T: Task> StepLoader<T> {
             return StepLoader {
                 task: Arc::clone(&self.task),
                 features: Arc::clone(&self.features),
-                lengths: Arc::clone(&self.lengths),
                 plan: self.plan,
                 micro_batch_size: self.micro_batch_size,
                 share: self.share,
