@@ -3,9 +3,10 @@
 # (experiments/corpus/make_corpus.py: real text this machine ships, repeated to size) are
 # prepared into Arrow shards with `bert-train prepare` (2 threads), then all-MiniLM-L6-v2 trains
 # masked LM on each for STEPS steps (batch 32, 128 tokens) from the shards. Prints, per corpus:
-# the preparation's MB/s (text bytes over wall seconds, hashing included) and peak RSS, and the
-# training run's peak RSS; also the 100 MB corpus trained with `in_memory = true`, the path
-# that holds the blocks in memory.
+# the preparation's MB/s (text bytes over wall seconds, hashing included; the median of 3 runs
+# below 1 GB) and peak RSS, and the training run's peak RSS; also the 100 MB corpus trained with
+# `in_memory = true`, the path that holds the blocks in memory, and the preparation of 80 MB of
+# news prose (the Lee corpus of data/lee/train.txt, repeated).
 #
 #   bash experiments/corpus/run.sh            # SIZES="100 1000" STEPS=20 [BIN=a built bert-train]
 set -euo pipefail
@@ -53,20 +54,39 @@ progress = "plain"
 TOML
 }
 
+prepare_row() { # NAME CORPUS RUNS
+  local bytes walls=() peak blocks
+  bytes=$(stat -c %s "$2")
+  for _ in $(seq "$3"); do
+    rm -rf "$WORK/cache" "$WORK/run"
+    /usr/bin/time -v "$BIN" prepare --config "$WORK/run.toml" > "$WORK/prepare.out" 2> "$WORK/prepare.time"
+    walls+=("$(wall_s "$WORK/prepare.time")")
+    peak=$(peak_mb "$WORK/prepare.time")
+  done
+  blocks=$(sed -n 's/^train: .*: \([0-9]*\) features.*/\1/p' "$WORK/prepare.out")
+  wall=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  rate=$(awk -v b="$bytes" -v s="$wall" 'BEGIN {printf "%.1f", b/1e6/s}')
+  echo "| $1 | prepare (median of $3: ${walls[*]} s) | $wall | $rate | $peak | $blocks |"
+}
+
+prose="$CORPORA/lee-80.txt"
+if [ ! -f "$prose" ]; then
+  for _ in $(seq 280); do cat data/lee/train.txt; echo; done > "$prose"
+fi
+config "$prose" false
+prepare_row "80 MB news prose" "$prose" 3
+
+first=$(echo $SIZES | awk '{print $1}')
 for size in $SIZES; do
   corpus="$CORPORA/text-$size.txt"
   [ -f "$corpus" ] || python3 experiments/corpus/make_corpus.py "$corpus" "$size"
-  bytes=$(stat -c %s "$corpus")
-  rm -rf "$WORK/cache" "$WORK/run"
   config "$corpus" false
-  /usr/bin/time -v "$BIN" prepare --config "$WORK/run.toml" > "$WORK/prepare.out" 2> "$WORK/prepare.time"
+  runs=3; [ "$size" -ge 1000 ] && runs=1
+  prepare_row "$size MB" "$corpus" "$runs"
   blocks=$(sed -n 's/^train: .*: \([0-9]*\) features.*/\1/p' "$WORK/prepare.out")
-  wall=$(wall_s "$WORK/prepare.time")
-  rate=$(awk -v b="$bytes" -v s="$wall" 'BEGIN {printf "%.1f", b/1e6/s}')
-  echo "| $size MB | prepare | $wall | $rate | $(peak_mb "$WORK/prepare.time") | $blocks |"
   /usr/bin/time -v "$BIN" fine-tune --config "$WORK/run.toml" > "$WORK/train.out" 2> "$WORK/train.time"
   echo "| $size MB | train $STEPS steps (shards) | $(wall_s "$WORK/train.time") | | $(peak_mb "$WORK/train.time") | $blocks |"
-  if [ "$size" = "$(echo $SIZES | awk '{print $1}')" ]; then
+  if [ "$size" = "$first" ]; then
     rm -rf "$WORK/run"
     config "$corpus" true
     /usr/bin/time -v "$BIN" fine-tune --config "$WORK/run.toml" > "$WORK/train.out" 2> "$WORK/train.time"

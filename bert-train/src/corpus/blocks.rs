@@ -4,6 +4,8 @@
 //! `line_by_line` one block per non-blank line cut to `max_len`. Documents are tokenized in
 //! parallel, a chunk at a time; blocks come out in file order.
 
+use std::sync::mpsc;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -27,7 +29,13 @@ pub struct BlockOptions {
 /// Text read before a chunk of documents is tokenized (in parallel).
 const CHUNK_BYTES: usize = 4 << 20;
 
+/// A chunk of documents as read: the documents, or the error that ended the reading, and the
+/// bytes of the file read by then.
+type Chunk<T> = (Result<Vec<T>, TrainError>, u64);
+
 /// Reads `source` and hands each block to `sink`, in order; the documents read and the bytes.
+/// Three stages overlap, so that no core waits: a thread reads chunks of documents, another
+/// has them tokenized by the rayon pool, and this one packs them and calls `sink`.
 pub fn read_blocks(
     source: &Source,
     tokenizer: &BertTokenizer,
@@ -36,26 +44,46 @@ pub fn read_blocks(
 ) -> Result<(usize, u64), TrainError> {
     let total = std::fs::metadata(source.path).map(|m| m.len()).unwrap_or(0);
     let mut documents = Documents::open(source.path, source.options.line_by_line)?.without_lines();
-    let mut left = source.limit.unwrap_or(usize::MAX);
     let mut packer = Packer::new(source.options);
-    let mut count = 0;
-    loop {
-        let chunk = next_chunk(&mut documents, &mut left)?;
-        if chunk.is_empty() {
-            break;
+    let (mut count, mut bytes) = (0, 0);
+    std::thread::scope(|scope| -> Result<(), TrainError> {
+        let (read_tx, read_rx) = mpsc::sync_channel::<Chunk<TextDocument>>(2);
+        let (encoded_tx, encoded_rx) = mpsc::sync_channel::<Chunk<Result<Tokens, TrainError>>>(2);
+        scope.spawn(move || {
+            let mut left = source.limit.unwrap_or(usize::MAX);
+            loop {
+                let chunk = next_chunk(&mut documents, &mut left);
+                let end = matches!(&chunk, Ok(c) if c.is_empty()) || chunk.is_err();
+                // The receiver is gone when packing failed.
+                if read_tx.send((chunk, documents.bytes_read())).is_err() || end {
+                    break;
+                }
+            }
+        });
+        scope.spawn(move || {
+            for (chunk, bytes) in read_rx {
+                let encoded = chunk.map(|documents| {
+                    let encode = |d: &TextDocument| encode(tokenizer, d, source);
+                    documents.par_iter().map(encode).collect()
+                });
+                if encoded_tx.send((encoded, bytes)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (encoded, read) in encoded_rx {
+            let encoded = encoded?;
+            count += encoded.len();
+            for tokens in encoded {
+                packer.push(tokens?, sink)?;
+            }
+            bytes = read;
+            progress.update(bytes, total);
         }
-        count += chunk.len();
-        let encoded: Vec<Result<Tokens, TrainError>> = chunk
-            .par_iter()
-            .map(|d| encode(tokenizer, d, source))
-            .collect();
-        for tokens in encoded {
-            packer.push(tokens?, sink)?;
-        }
-        progress.update(documents.bytes_read(), total);
-    }
+        Ok(())
+    })?;
     packer.finish(sink)?;
-    Ok((count, documents.bytes_read()))
+    Ok((count, bytes))
 }
 
 /// The next documents, up to about [`CHUNK_BYTES`] of text and at most `left` of them.
