@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use bert_data::readers::{Documents, TextDocument};
 use bert_data::shards::TokenRow;
-use bert_data::{BertTokenizer, Encoding, Truncation, TruncationStrategy};
+use bert_data::BertTokenizer;
 
 use super::progress::Progress;
 use super::{Source, Tokens};
@@ -48,7 +48,7 @@ pub fn read_blocks(
     let (mut count, mut bytes) = (0, 0);
     std::thread::scope(|scope| -> Result<(), TrainError> {
         let (read_tx, read_rx) = mpsc::sync_channel::<Chunk<TextDocument>>(2);
-        let (encoded_tx, encoded_rx) = mpsc::sync_channel::<Chunk<Result<Tokens, TrainError>>>(2);
+        let (encoded_tx, encoded_rx) = mpsc::sync_channel::<Chunk<Tokens>>(2);
         scope.spawn(move || {
             let mut left = source.limit.unwrap_or(usize::MAX);
             loop {
@@ -75,7 +75,7 @@ pub fn read_blocks(
             let encoded = encoded?;
             count += encoded.len();
             for tokens in encoded {
-                packer.push(tokens?, sink)?;
+                packer.push(tokens, sink)?;
             }
             bytes = read;
             progress.update(bytes, total);
@@ -105,39 +105,35 @@ fn next_chunk(
     Ok(chunk)
 }
 
-/// `[CLS] text [SEP]` of one document (cut to the block length, line by line).
-fn encode(
-    tokenizer: &BertTokenizer,
-    document: &TextDocument,
-    source: &Source,
-) -> Result<Tokens, TrainError> {
-    let truncation = source.options.line_by_line.then_some(Truncation {
-        max_length: source.options.max_len,
-        strategy: TruncationStrategy::LongestFirst,
-    });
-    let encoding = tokenizer
-        .encode(&document.text, None, truncation)
-        .map_err(|e| TrainError::Row {
-            path: source.path.to_path_buf(),
-            line: document.line,
-            message: e.to_string(),
-        })?;
-    Ok(tokens_of(encoding))
-}
-
-/// The tokens of an encoding, with `[CLS]`/`[SEP]` marked special and word starts marked.
-pub fn tokens_of(encoding: Encoding) -> Tokens {
-    let words = &encoding.word_ids;
+/// `[CLS] text [SEP]` of one document (cut to the block length, line by line): what
+/// `BertTokenizer::encode` gives with longest-first truncation, without the offsets and masks
+/// blocks do not keep.
+fn encode(tokenizer: &BertTokenizer, document: &TextDocument, source: &Source) -> Tokens {
+    let pieces = tokenizer.tokenize_with_offsets(&document.text);
+    let n = match source.options.line_by_line {
+        true => pieces
+            .ids
+            .len()
+            .min(source.options.max_len.saturating_sub(2)),
+        false => pieces.ids.len(),
+    };
+    let special = tokenizer.special_ids();
+    let mut ids = Vec::with_capacity(n + 2);
+    ids.push(special.cls);
+    ids.extend_from_slice(&pieces.ids[..n]);
+    ids.push(special.sep);
+    let mut flags = vec![0u8; n + 2];
+    flags[0] = 1;
+    flags[n + 1] = 1;
+    let words = &pieces.word_ids;
+    let mut word_start = Vec::with_capacity(n + 2);
+    word_start.push(1);
+    word_start.extend((0..n).map(|k| u8::from(k == 0 || words[k] != words[k - 1])));
+    word_start.push(1);
     Tokens {
-        ids: encoding.ids,
-        special: encoding
-            .special_tokens_mask
-            .iter()
-            .map(|&s| u8::from(s == 1))
-            .collect(),
-        word_start: (0..words.len())
-            .map(|i| u8::from(words[i].is_none() || i == 0 || words[i - 1] != words[i]))
-            .collect(),
+        ids,
+        special: flags,
+        word_start,
     }
 }
 
@@ -196,5 +192,67 @@ impl Packer {
             sink(self.pending.row())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bert_data::{Encoding, TokenizerOptions, Truncation, TruncationStrategy};
+
+    /// The tokens of an encoding, with `[CLS]`/`[SEP]` marked special and word starts marked.
+    fn tokens_of(encoding: Encoding) -> Tokens {
+        let words = &encoding.word_ids;
+        Tokens {
+            ids: encoding.ids,
+            special: encoding
+                .special_tokens_mask
+                .iter()
+                .map(|&s| u8::from(s == 1))
+                .collect(),
+            word_start: (0..words.len())
+                .map(|i| u8::from(words[i].is_none() || i == 0 || words[i - 1] != words[i]))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn documents_encode_as_the_tokenizer_encodes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = dir.path().join("vocab.txt");
+        let words = "[PAD] [UNK] [CLS] [SEP] [MASK] the cat sat on mat . , un ##aff ##able é";
+        std::fs::write(&vocab, words.replace(' ', "\n")).unwrap();
+        let options = TokenizerOptions::default();
+        let tokenizer = BertTokenizer::from_vocab_file(&vocab, options).unwrap();
+        let texts = [
+            "The cat sat on the mat.",
+            "unaffable cats, [MASK] the mat",
+            "É é zzz the",
+            "",
+        ];
+        for line_by_line in [false, true] {
+            let source = Source {
+                path: &vocab,
+                options: BlockOptions {
+                    max_len: 6,
+                    line_by_line,
+                },
+                limit: None,
+                cache_dir: None,
+            };
+            for text in texts {
+                let document = TextDocument {
+                    line: 1,
+                    text: text.into(),
+                    lines: vec![],
+                };
+                let truncation = line_by_line.then_some(Truncation {
+                    max_length: 6,
+                    strategy: TruncationStrategy::LongestFirst,
+                });
+                let want = tokens_of(tokenizer.encode(text, None, truncation).unwrap());
+                assert_eq!(encode(&tokenizer, &document, &source), want, "{text:?}");
+            }
+        }
     }
 }
