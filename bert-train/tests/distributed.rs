@@ -22,6 +22,10 @@ use common::*;
 
 /// `bert-train ARGS` on `np` ranks under mpirun.
 fn mpirun(dir: &Path, np: usize, args: &[&str]) -> Command {
+    // Each test's jobs keep their session files apart: a job that ends removes the shared
+    // /tmp/ompi.HOST.UID when it looks empty, which another test's job starting then misses.
+    let session = dir.join("ompi-session");
+    std::fs::create_dir_all(&session).unwrap();
     let mut command = Command::new("mpirun");
     command
         .args([
@@ -37,6 +41,7 @@ fn mpirun(dir: &Path, np: usize, args: &[&str]) -> Command {
         .env("RAYON_NUM_THREADS", "1")
         // Containers often forbid the cross-memory attach Open MPI's shared memory prefers.
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .env("OMPI_MCA_orte_tmpdir_base", &session)
         .current_dir(dir);
     command
 }

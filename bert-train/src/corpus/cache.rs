@@ -119,7 +119,8 @@ pub fn is_prepared(
 }
 
 /// Writes the shards of `source` into a temporary folder beside `folder`, then renames it into
-/// place (another process that got there first wins; its folder is the same).
+/// place (another process that got there first wins; its folder is the same). Temporary folders
+/// of killed preparations of the same corpus on this machine are removed first.
 fn prepare(
     source: &Source,
     folder: &Path,
@@ -130,7 +131,9 @@ fn prepare(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = folder.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let host = host_name();
+    remove_abandoned(folder, &format!(".{name}.{host}-"));
+    let temporary = folder.with_file_name(format!(".{name}.{host}-{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&temporary);
     let result =
         write_shards(source, &temporary, tokenizer, progress).and_then(|()| match std::fs::rename(
@@ -145,6 +148,36 @@ fn prepare(
         });
     let _ = std::fs::remove_dir_all(&temporary);
     result
+}
+
+/// This machine's name (Linux), so that a cache shared by several machines tells whose
+/// temporary folder is whose.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(['/', '.'], "_"))
+        .unwrap_or_default()
+}
+
+/// Removes the temporary folders named `PREFIX<pid>.tmp` (this machine's, for one corpus) left
+/// by preparations that were killed: those whose process is gone (on Linux, where `/proc`
+/// tells; elsewhere they stay).
+fn remove_abandoned(folder: &Path, prefix: &str) {
+    let (Some(dir), true) = (folder.parent(), Path::new("/proc/self").exists()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = file_name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn write_shards(

@@ -549,6 +549,27 @@ mod tests {
     }
 
     #[test]
+    fn folders_of_killed_preparations_are_removed_and_live_ones_kept() {
+        let tiny = tiny("task = \"masked-lm\"", "format = \"text\"\n", &[("train.txt", TEXT)]);
+        let task = MaskedLm::from_task_config(&tiny.config.task).unwrap();
+        let cache = tiny.config.data.cache_dir.clone().unwrap();
+        let source = task.source(&tiny.context(), &tiny.config.data.train, None);
+        let folder = cache::folder(&source, &cache, &tiny.tokenizer).unwrap();
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        let host = cache::host_name();
+        // No process has a PID this large; PID 1 is always alive.
+        let dead = cache.join(format!(".{name}.{host}-999999999.tmp"));
+        let alive = cache.join(format!(".{name}.{host}-1.tmp"));
+        for dir in [&dead, &alive] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("part-00000.arrow"), b"half written").unwrap();
+        }
+        task.load(&tiny.context()).unwrap();
+        assert!(folder.join(cache::MANIFEST).is_file());
+        assert!(!dead.exists() && alive.exists());
+    }
+
+    #[test]
     fn evaluation_reports_perplexity_and_accuracy_over_predicted_tokens() {
         let (task, features, tiny) = blocks("format = \"text\"\n");
         let model = model(&task, &tiny, None);
