@@ -147,7 +147,27 @@ fn prepare(
             }),
         });
     let _ = std::fs::remove_dir_all(&temporary);
-    result
+    result.map_err(|e| with_cache_hint(e, folder))
+}
+
+/// A failure to write the cache (not a problem of the text) says what to change.
+fn with_cache_hint(error: TrainError, folder: &Path) -> TrainError {
+    let mut message = error.to_string();
+    match &error {
+        TrainError::Shards(_) | TrainError::Io { .. } => {}
+        _ => return error,
+    }
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        message.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
+    let dir = folder.parent().unwrap_or(folder);
+    TrainError::Run(format!(
+        "cannot prepare the corpus in the cache {}: {message}; set `data.cache_dir` to a \
+         writable folder, or `data.in_memory = true`",
+        dir.display()
+    ))
 }
 
 /// This machine's name (Linux), so that a cache shared by several machines tells whose

@@ -570,6 +570,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_that_cannot_be_written_says_what_to_change() {
+        let tiny = tiny("task = \"masked-lm\"", "format = \"text\"\n", &[("train.txt", TEXT)]);
+        let task = MaskedLm::from_task_config(&tiny.config.task).unwrap();
+        // A file where the cache folder should be.
+        std::fs::write(tiny.config.data.cache_dir.as_ref().unwrap(), b"not a folder").unwrap();
+        let error = task.load(&tiny.context()).unwrap_err().to_string();
+        assert!(error.contains("data.cache_dir") && error.contains("in_memory"), "{error}");
+        let in_memory = MaskedLm { in_memory: true, ..task };
+        assert_eq!(in_memory.load(&tiny.context()).unwrap().train.features.len(), 2);
+    }
+
+    #[test]
     fn evaluation_reports_perplexity_and_accuracy_over_predicted_tokens() {
         let (task, features, tiny) = blocks("format = \"text\"\n");
         let model = model(&task, &tiny, None);
