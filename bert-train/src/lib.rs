@@ -4,7 +4,8 @@
 //! holds a run's keys (read from TOML, or built in code) and [`fine_tune`] runs it. Each task is a module of
 //! [`tasks`] implementing [`tasks::Task`]: its config keys, readers, features, batches, head,
 //! loss and metrics. Training runs inside burn-train's `Learner` ([`trainer`]); the library
-//! prints nothing (a run reports to a [`trainer::events::Session`]). A custom loop can use the
+//! prints nothing (a run reports to a [`trainer::events::Session`]; only the preparation of a text
+//! corpus draws a progress bar on stderr, when [`tasks::LoadContext::progress`] asks). A custom loop can use the
 //! same pieces: a task's `load`, `gather`, `to_device` and `forward`, [`optim::AdamW`] in burn's
 //! `ModuleOptimizer`, [`optim::LrSchedule`] and [`optim::clip_grad_norm`] for the update, and
 //! [`tasks::evaluate`] for scores (see `examples/custom_loop.rs`).
