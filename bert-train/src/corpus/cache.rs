@@ -4,7 +4,6 @@
 //! when it has its `corpus.json`: it is written under a temporary name and renamed into place,
 //! so a run that is killed while preparing leaves nothing that a later run would read.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -72,19 +71,8 @@ pub fn folder(
         hash.update(token.as_bytes());
         hash.update(b"\n");
     }
-    let io = |error| TrainError::Io {
-        path: source.path.to_path_buf(),
-        error,
-    };
-    let mut file = std::fs::File::open(source.path).map_err(io)?;
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buffer[..n]);
-    }
+    let mut file = std::fs::File::open(source.path).map_err(TrainError::io(source.path))?;
+    std::io::copy(&mut file, &mut hash).map_err(TrainError::io(source.path))?;
     let digest = hash.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let name = source
@@ -107,15 +95,6 @@ pub fn prepared(
         prepare(source, &folder, tokenizer, progress)?;
     }
     Ok(Shards::open(&folder)?)
-}
-
-/// Whether `source` is prepared in `dir` already.
-pub fn is_prepared(
-    source: &Source,
-    dir: &Path,
-    tokenizer: &BertTokenizer,
-) -> Result<bool, TrainError> {
-    Ok(folder(source, dir, tokenizer)?.join(MANIFEST).is_file())
 }
 
 /// Writes the shards of `source` into a temporary folder beside `folder`, then renames it into
@@ -141,10 +120,7 @@ fn prepare(
         ) {
             Ok(()) => Ok(()),
             Err(_) if folder.join(MANIFEST).is_file() => Ok(()),
-            Err(error) => Err(TrainError::Io {
-                path: folder.to_path_buf(),
-                error,
-            }),
+            Err(error) => Err(TrainError::io(folder)(error)),
         });
     let _ = std::fs::remove_dir_all(&temporary);
     result.map_err(|e| with_cache_hint(e, folder))
@@ -152,21 +128,15 @@ fn prepare(
 
 /// A failure to write the cache (not a problem of the text) says what to change.
 fn with_cache_hint(error: TrainError, folder: &Path) -> TrainError {
-    let mut message = error.to_string();
-    match &error {
-        TrainError::Shards(_) | TrainError::Io { .. } => {}
-        _ => return error,
-    }
-    let mut cause = std::error::Error::source(&error);
-    while let Some(e) = cause {
-        message.push_str(&format!(": {e}"));
-        cause = e.source();
+    if !matches!(error, TrainError::Shards(_) | TrainError::Io { .. }) {
+        return error;
     }
     let dir = folder.parent().unwrap_or(folder);
     TrainError::Run(format!(
-        "cannot prepare the corpus in the cache {}: {message}; set `data.cache_dir` to a \
-         writable folder, or `data.in_memory = true`",
-        dir.display()
+        "cannot prepare the corpus in the cache {}: {}; set `data.cache_dir` to a writable \
+         folder, or `data.in_memory = true`",
+        dir.display(),
+        crate::error_chain(&error)
     ))
 }
 
@@ -228,11 +198,5 @@ fn write_shards(
     };
     let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
     let path = temporary.join(MANIFEST);
-    bert_model::atomic::write_atomically(&path, text.as_bytes()).map_err(|error| {
-        TrainError::Io {
-            path: path.clone(),
-            error,
-        }
-    })?;
-    Ok(())
+    bert_model::atomic::write_atomically(&path, text.as_bytes()).map_err(TrainError::io(&path))
 }

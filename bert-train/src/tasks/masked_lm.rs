@@ -545,7 +545,8 @@ mod tests {
         task.load(&tiny.context()).unwrap();
         assert_eq!(folders(), 3, "another text, another folder");
         let source = task.source(&tiny.context(), &tiny.config.data.train, None);
-        assert!(cache::is_prepared(&source, &cache, &tiny.tokenizer).unwrap());
+        let folder = cache::folder(&source, &cache, &tiny.tokenizer).unwrap();
+        assert!(folder.join(cache::MANIFEST).is_file());
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! that was cut short, a file someone edited.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -85,16 +84,7 @@ pub fn verify(dir: &Path) -> Result<bool, String> {
 fn describe(path: &Path) -> std::io::Result<FileEntry> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        bytes += n as u64;
-    }
+    let bytes = std::io::copy(&mut file, &mut hasher)?;
     let sha256 = hasher
         .finalize()
         .iter()
