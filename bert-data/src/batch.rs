@@ -93,14 +93,19 @@ impl BatchPlan {
     /// The batches of one epoch, as lists of row indices.
     pub fn batches(&self, lengths: &[usize], epoch: u64) -> Vec<Vec<usize>> {
         let epoch = self.epoch(lengths.len(), &|i| lengths[i], epoch);
-        epoch.batches().map(<[usize]>::to_vec).collect()
+        epoch.batches().collect()
     }
 
     /// The batches of one epoch over `count` rows whose lengths `length` gives (asked only
     /// with `group_by_length`), as one order of rows and the ranges of it that are batches.
+    ///
+    /// # Panics
+    /// With 2^32 rows or more.
     pub fn epoch(&self, count: usize, length: &dyn Fn(usize) -> usize, epoch: u64) -> EpochOrder {
         let size = self.batch_size.max(1);
-        let mut order: Vec<usize> = (0..count).collect();
+        let count = u32::try_from(count).expect("fewer than 2^32 rows");
+        let mut order: Vec<u32> = (0..count).collect();
+        let count = count as usize;
         let mut rng = self
             .shuffle_seed
             .map(|seed| SplitMix64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
@@ -112,7 +117,7 @@ impl BatchPlan {
             .collect();
         if self.group_by_length {
             for chunk in order.chunks_mut(size * 50) {
-                chunk.sort_by_key(|&i| std::cmp::Reverse(length(i)));
+                chunk.sort_by_key(|&i| std::cmp::Reverse(length(i as usize)));
             }
             if let Some(rng) = rng.as_mut() {
                 rng.shuffle(&mut ranges);
@@ -122,11 +127,11 @@ impl BatchPlan {
     }
 }
 
-/// The batches of one epoch: an order of the rows, and its ranges that are batches, in the
-/// order they are trained on.
+/// The batches of one epoch: an order of the rows (4 bytes a row), and its ranges that are
+/// batches, in the order they are trained on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochOrder {
-    order: Vec<usize>,
+    order: Vec<u32>,
     ranges: Vec<std::ops::Range<usize>>,
 }
 
@@ -142,12 +147,15 @@ impl EpochOrder {
     }
 
     /// The rows of batch `b`.
-    pub fn batch(&self, b: usize) -> &[usize] {
-        &self.order[self.ranges[b].clone()]
+    pub fn batch(&self, b: usize) -> Vec<usize> {
+        self.order[self.ranges[b].clone()]
+            .iter()
+            .map(|&i| i as usize)
+            .collect()
     }
 
     /// The batches, in order.
-    pub fn batches(&self) -> impl Iterator<Item = &[usize]> + '_ {
+    pub fn batches(&self) -> impl Iterator<Item = Vec<usize>> + '_ {
         (0..self.len()).map(|b| self.batch(b))
     }
 

@@ -12,6 +12,7 @@
 //!   larger than memory.
 
 pub mod batch;
+pub mod mapped;
 pub mod readers;
 pub mod shards;
 pub mod tokenizer;

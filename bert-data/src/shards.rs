@@ -4,7 +4,9 @@
 //!
 //! A shard folder holds `part-00000.arrow`, `part-00001.arrow`, ...; each has the columns
 //! `input_ids` (list of u32), `special_tokens_mask` and `word_start` (lists of u8, 1 or 0), one
-//! row per block of tokens, in record batches of [`BATCH_ROWS`] rows. [`ShardWriter`] writes
+//! row per block of tokens, in record batches of [`BATCH_ROWS`] rows, and optionally a fourth
+//! column of one integer label a row (`next_sentence_label` for pre-training instances).
+//! [`ShardWriter`] writes
 //! them row by row with bounded memory; [`Shards`] maps them and hands out rows as slices of the
 //! mapped files, so reading a corpus costs the pages touched, not its size. Touched pages stay
 //! mapped (and counted in the process's RSS: the kernel maps 64 KB around each fault) until
@@ -18,9 +20,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt32Builder, UInt8Builder};
+use arrow_array::builder::{Int64Builder, ListBuilder, UInt32Builder, UInt8Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{UInt32Type, UInt8Type};
+use arrow_array::types::{Int64Type, UInt32Type, UInt8Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
@@ -78,6 +80,7 @@ pub struct ShardWriter {
     ids: ListBuilder<UInt32Builder>,
     special: ListBuilder<UInt8Builder>,
     word_start: ListBuilder<UInt8Builder>,
+    label: Option<(String, Int64Builder)>,
     pending: usize,
     files: Vec<PathBuf>,
 }
@@ -94,13 +97,44 @@ impl ShardWriter {
             ids: ListBuilder::new(UInt32Builder::new()),
             special: ListBuilder::new(UInt8Builder::new()),
             word_start: ListBuilder::new(UInt8Builder::new()),
+            label: None,
             pending: 0,
             files: Vec::new(),
         })
     }
 
+    /// A writer whose rows also have an integer label, in the column `name`
+    /// ([`ShardWriter::push_labelled`]).
+    pub fn create_labelled(
+        dir: &Path,
+        rows_per_shard: usize,
+        name: &str,
+    ) -> Result<Self, ShardError> {
+        let mut writer = Self::create(dir, rows_per_shard)?;
+        writer.label = Some((name.to_string(), Int64Builder::new()));
+        Ok(writer)
+    }
+
+    /// Appends one row and its label.
+    ///
+    /// # Panics
+    /// If the writer was not made by [`ShardWriter::create_labelled`].
+    pub fn push_labelled(&mut self, row: TokenRow<'_>, label: i64) -> Result<(), ShardError> {
+        let (_, labels) = self.label.as_mut().expect("a writer of labelled rows");
+        labels.append_value(label);
+        self.append(row)
+    }
+
     /// Appends one row.
+    ///
+    /// # Panics
+    /// If the writer was made by [`ShardWriter::create_labelled`].
     pub fn push(&mut self, row: TokenRow<'_>) -> Result<(), ShardError> {
+        assert!(self.label.is_none(), "a labelled row without its label");
+        self.append(row)
+    }
+
+    fn append(&mut self, row: TokenRow<'_>) -> Result<(), ShardError> {
         self.ids.values().append_slice(row.ids);
         self.ids.append(true);
         self.special.values().append_slice(row.special);
@@ -126,12 +160,17 @@ impl ShardWriter {
         if self.pending == 0 {
             return Ok(());
         }
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.ids.finish()),
             Arc::new(self.special.finish()),
             Arc::new(self.word_start.finish()),
         ];
-        let fields: Vec<Field> = COLUMNS
+        let mut names: Vec<&str> = COLUMNS.to_vec();
+        if let Some((name, labels)) = &mut self.label {
+            columns.push(Arc::new(labels.finish()));
+            names.push(name);
+        }
+        let fields: Vec<Field> = names
             .iter()
             .zip(&columns)
             .map(|(name, c)| Field::new(*name, c.data_type().clone(), false))
@@ -177,6 +216,8 @@ pub struct Shards {
     ends: Vec<usize>,
     /// The mapped files.
     maps: Vec<Arc<memmap2::Mmap>>,
+    /// The name of the label column, when the rows have one.
+    label: Option<String>,
     /// Rows read so far.
     reads: AtomicUsize,
 }
@@ -194,12 +235,20 @@ impl Shards {
             batches: Vec::new(),
             ends: Vec::new(),
             maps: Vec::new(),
+            label: None,
             reads: AtomicUsize::new(0),
         };
         for path in &files {
             let (map, batches) = map_batches(path)?;
             for batch in batches {
-                check_columns(&batch, path)?;
+                let label = check_columns(&batch, path)?;
+                if shards.batches.is_empty() {
+                    shards.label = label.clone();
+                }
+                if label != shards.label {
+                    let message = "its columns are not those of the folder's first file";
+                    return Err(format_error(path, message));
+                }
                 let end = shards.len() + batch.num_rows();
                 shards.batches.push(batch);
                 shards.ends.push(end);
@@ -220,6 +269,21 @@ impl Shards {
         self.len() == 0
     }
 
+    /// The name of the rows' label column, if they have one.
+    pub fn label_column(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// The label of row `i`, if the rows have one.
+    ///
+    /// # Panics
+    /// If `i` is not below [`Shards::len`].
+    pub fn label(&self, i: usize) -> Option<i64> {
+        self.label.as_ref()?;
+        let (batch, r) = self.locate(i);
+        Some(batch.column(3).as_primitive::<Int64Type>().value(r))
+    }
+
     /// Row `i` (in file order), as slices of the mapped files.
     ///
     /// # Panics
@@ -228,15 +292,19 @@ impl Shards {
         if self.reads.fetch_add(1, Ordering::Relaxed) % RELEASE_EVERY == RELEASE_EVERY - 1 {
             self.maps.iter().for_each(|map| release(map));
         }
-        let b = self.ends.partition_point(|&end| end <= i);
-        let start = if b == 0 { 0 } else { self.ends[b - 1] };
-        let batch = &self.batches[b];
-        let r = i - start;
+        let (batch, r) = self.locate(i);
         TokenRow {
             ids: list_row::<UInt32Type>(batch.column(0), r),
             special: list_row::<UInt8Type>(batch.column(1), r),
             word_start: list_row::<UInt8Type>(batch.column(2), r),
         }
+    }
+
+    /// The batch holding row `i`, and the row's place in it.
+    fn locate(&self, i: usize) -> (&RecordBatch, usize) {
+        let b = self.ends.partition_point(|&end| end <= i);
+        let start = if b == 0 { 0 } else { self.ends[b - 1] };
+        (&self.batches[b], i - start)
     }
 }
 
@@ -250,7 +318,7 @@ fn list_row<T: arrow_array::ArrowPrimitiveType>(column: &ArrayRef, r: usize) -> 
 
 /// Drops the pages of `map` from this process's page tables (not from the page cache): the next
 /// read of a row maps its page again.
-fn release(map: &memmap2::Mmap) {
+pub(crate) fn release(map: &memmap2::Mmap) {
     // SAFETY: the map is a read-only shared mapping of a file that is not changed while mapped;
     // MADV_DONTNEED only unmaps its pages, and reading them again gives the same bytes. Rows
     // handed out earlier stay valid: the mapping itself stays.
@@ -281,41 +349,46 @@ fn map_batches(path: &Path) -> Result<(Arc<memmap2::Mmap>, Vec<RecordBatch>), Sh
     Ok((map, batches))
 }
 
-/// Refuses a batch whose columns are not [`COLUMNS`] with their types.
-fn check_columns(batch: &RecordBatch, path: &Path) -> Result<(), ShardError> {
+/// Refuses a batch whose columns are not [`COLUMNS`] with their types, optionally followed by
+/// one column of i64 labels; the name of that column.
+fn check_columns(batch: &RecordBatch, path: &Path) -> Result<Option<String>, ShardError> {
     let schema = batch.schema();
-    let found: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| format!("{} {}", f.name(), f.data_type()))
-        .collect();
+    let fields = schema.fields();
     let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
     let wanted = [
         list(DataType::UInt32),
         list(DataType::UInt8),
         list(DataType::UInt8),
     ];
-    let same = schema.fields().len() == 3
-        && schema
-            .fields()
+    let tokens = fields.len() >= 3
+        && fields
             .iter()
             .zip(COLUMNS.iter().zip(&wanted))
             .all(|(f, (name, t))| f.name() == name && f.data_type() == t);
+    let label = match fields.len() {
+        3 => Some(None),
+        4 if fields[3].data_type() == &DataType::Int64 => Some(Some(fields[3].name().clone())),
+        _ => None,
+    };
     let no_nulls = batch.columns().iter().all(|c| c.null_count() == 0);
-    if same && no_nulls {
-        return Ok(());
+    if let (true, Some(label), true) = (tokens, label, no_nulls) {
+        return Ok(label);
     }
+    let found: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
     Err(format_error(
         path,
         &format!(
             "expected columns input_ids (list of u32), special_tokens_mask and word_start (lists \
-             of u8) without nulls, found {}",
+             of u8), and optionally a label (i64), without nulls, found {}",
             found.join(", ")
         ),
     ))
 }
 
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ShardError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ShardError + '_ {
     move |source| ShardError::Io {
         path: path.to_path_buf(),
         source,
@@ -371,6 +444,52 @@ mod tests {
                 "row {i}"
             );
         }
+    }
+
+    #[test]
+    fn labelled_rows_keep_their_labels_and_unlabelled_folders_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = ShardWriter::create_labelled(dir.path(), 1500, "next").unwrap();
+        let rows: Vec<_> = (0..3000).map(row).collect();
+        for (i, (ids, special, word_start)) in rows.iter().enumerate() {
+            let row = TokenRow {
+                ids,
+                special,
+                word_start,
+            };
+            writer.push_labelled(row, i as i64 % 3 - 1).unwrap();
+        }
+        writer.finish().unwrap();
+        let shards = Shards::open(dir.path()).unwrap();
+        assert_eq!(shards.label_column(), Some("next"));
+        for (i, (ids, _, _)) in rows.iter().enumerate() {
+            assert_eq!(shards.label(i), Some(i as i64 % 3 - 1), "row {i}");
+            assert_eq!(shards.row(i).ids, &ids[..], "row {i}");
+        }
+
+        let plain = tempfile::tempdir().unwrap();
+        let mut writer = ShardWriter::create(plain.path(), 1500).unwrap();
+        let (ids, special, word_start) = row(0);
+        let row = TokenRow {
+            ids: &ids,
+            special: &special,
+            word_start: &word_start,
+        };
+        writer.push(row).unwrap();
+        writer.finish().unwrap();
+        let shards = Shards::open(plain.path()).unwrap();
+        assert_eq!((shards.label_column(), shards.label(0)), (None, None));
+
+        // A folder mixing both layouts is refused.
+        std::fs::copy(
+            plain.path().join("part-00000.arrow"),
+            dir.path().join("part-00009.arrow"),
+        )
+        .unwrap();
+        let Err(error) = Shards::open(dir.path()) else {
+            panic!("mixed columns were read");
+        };
+        assert!(error.to_string().contains("part-00009.arrow"), "{error}");
     }
 
     #[test]

@@ -24,7 +24,8 @@ enum Command {
     /// Sentence embeddings of a JSONL file's texts, as sentence-transformers computes them.
     Embed(commands::embed::EmbedArgs),
     /// Read and encode a config's data ahead of the run: errors show first, and text corpora
-    /// (masked-lm) are prepared into the shard cache (`[data] cache_dir`) with a progress bar.
+    /// (masked-lm, pretraining) are prepared into the shard cache (`[data] cache_dir`) with a
+    /// progress bar.
     Prepare(commands::prepare::PrepareArgs),
     /// Fine-tune a pretrained model on CSV/TSV/JSONL/CoNLL data (configs/*.toml).
     FineTune(commands::fine_tune::FineTuneArgs),

@@ -601,7 +601,7 @@ fn pretraining_from_scratch_and_next_sentence_run() {
     let config = format!(
         "task = \"pretraining\"\noutput_dir = \"pre\"\n{}[data]\ntrain = {:?}\n\
          validation = {:?}\nformat = \"text\"\nmax_seq_length = 64\nmax_train_rows = 40\n\
-         max_eval_rows = 5\n[training]\nmax_steps = 30\nbatch_size = 16\n\
+         max_eval_rows = 5\ncache_dir = \"cache\"\n[training]\nmax_steps = 30\nbatch_size = 16\n\
          learning_rate = 2e-3\nwarmup_steps = 3\nlog_every_steps = 5\n\
          checkpoint_every_steps = 0\n",
         tiny_model_table(&minilm().join("vocab.txt")),
@@ -621,6 +621,8 @@ fn pretraining_from_scratch_and_next_sentence_run() {
     assert!(losses[losses.len() - 1] < losses[0] - 0.5, "{losses:?}");
     let saved = read_json(&d.join("pre/model/config.json"));
     assert_eq!(saved["architectures"][0], "BertForPreTraining");
+    // The instances were prepared into the cache, one folder per split.
+    assert_eq!(std::fs::read_dir(d.join("cache")).unwrap().count(), 2);
 
     let config = format!(
         "task = \"next-sentence\"\nmodel = {:?}\noutput_dir = \"nsp\"\n[data]\n\

@@ -6,15 +6,18 @@
 # the preparation's MB/s (text bytes over wall seconds, hashing included; the median of 3 runs
 # below 1 GB) and peak RSS, and the training run's peak RSS; also the 100 MB corpus trained with
 # `in_memory = true`, the path that holds the blocks in memory, and the preparation of 80 MB of
-# news prose (the Lee corpus of data/lee/train.txt, repeated).
+# news prose (the Lee corpus of data/lee/train.txt, repeated). With TASK=pretraining the same
+# for pre-training instances (masked LM + next sentence, segment pairs of 128 tokens) and a
+# model of MiniLM's size trained from scratch (it has no next-sentence head to start from).
 #
-#   bash experiments/corpus/run.sh            # SIZES="100 1000" STEPS=20 [BIN=a built bert-train]
+#   bash experiments/corpus/run.sh     # TASK=masked-lm SIZES="100 1000" STEPS=20 [BIN=bert-train]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bert-target}"
 MINILM="${BERT_MINILM_DIR:-$HOME/.cache/bert-rs/all-MiniLM-L6-v2}"
 SIZES="${SIZES:-100 1000}"
 STEPS="${STEPS:-20}"
+TASK="${TASK:-masked-lm}"
 CORPORA="${CORPORA:-$HOME/.cache/bert-rs/bench-corpora}"
 if [ -z "${BIN:-}" ]; then
   cargo build --release --locked -p bert-train --bin bert-train >&2
@@ -26,17 +29,25 @@ export HF_HUB_OFFLINE=1 RAYON_NUM_THREADS=2
 mkdir -p "$CORPORA"
 
 echo "# $(date -u +%F) | $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p')), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB"
-echo "| corpus | step | wall (s) | MB/s of text | peak RSS (MB) | blocks |"
+echo "| corpus | step ($TASK) | wall (s) | MB/s of text | peak RSS (MB) | rows |"
 echo "|---|---|---:|---:|---:|---:|"
 
 peak_mb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{printf "%.0f", $1/1024}'; }
 wall_s() { sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1" | awk -F: '{s=0; for (i=1;i<=NF;i++) s=s*60+$i; printf "%.1f", s}'; }
 
+model_keys() {
+  if [ "$TASK" = pretraining ]; then
+    printf '[model]\ntokenizer = "%s"\n[model.config]\nvocab_size = 30522\nhidden_size = 384\n' "$MINILM"
+    printf 'num_hidden_layers = 6\nnum_attention_heads = 12\nintermediate_size = 1536\n'
+    printf 'max_position_embeddings = 512\n'
+  else
+    printf 'model = "%s"\n' "$MINILM"
+  fi
+}
+
 config() { # CORPUS IN_MEMORY
-  cat > "$WORK/run.toml" <<TOML
-task = "masked-lm"
-model = "$MINILM"
-output_dir = "$WORK/run"
+  { echo "task = \"$TASK\""; echo "output_dir = \"$WORK/run\""; model_keys; } > "$WORK/run.toml"
+  cat >> "$WORK/run.toml" <<TOML
 [data]
 train = "$1"
 format = "text"

@@ -2,17 +2,15 @@
 //! separated) each encoded as `[CLS] text [SEP]`, concatenated and cut into blocks of
 //! `max_len` tokens (the remainder dropped, unless it is the only block), or with
 //! `line_by_line` one block per non-blank line cut to `max_len`. Documents are tokenized in
-//! parallel, a chunk at a time; blocks come out in file order.
+//! parallel while the file is read ([`read_encoded`]); blocks come out in file order.
 
-use std::sync::mpsc;
-
-use rayon::prelude::*;
 use serde::Serialize;
 
-use bert_data::readers::{Documents, TextDocument};
+use bert_data::readers::TextDocument;
 use bert_data::shards::TokenRow;
 use bert_data::BertTokenizer;
 
+use super::pipeline::{read_encoded, Read};
 use super::progress::Progress;
 use super::{Source, Tokens};
 use crate::TrainError;
@@ -26,95 +24,36 @@ pub struct BlockOptions {
     pub line_by_line: bool,
 }
 
-/// Text read before a chunk of documents is tokenized (in parallel).
-const CHUNK_BYTES: usize = 4 << 20;
-
-/// A chunk of documents as read: the documents, or the error that ended the reading, and the
-/// bytes of the file read by then.
-type Chunk<T> = (Result<Vec<T>, TrainError>, u64);
-
-/// Reads `source` and hands each block to `sink`, in order; the documents read and the bytes.
-/// Three stages overlap, so that no core waits: a thread reads chunks of documents, another
-/// has them tokenized by the rayon pool, and this one packs them and calls `sink`.
+/// Reads the text of `source` and hands each block to `sink`, in order.
 pub fn read_blocks(
     source: &Source,
+    options: BlockOptions,
     tokenizer: &BertTokenizer,
     progress: &mut dyn Progress,
     sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
-) -> Result<(usize, u64), TrainError> {
-    let total = std::fs::metadata(source.path).map(|m| m.len()).unwrap_or(0);
-    let mut documents = Documents::open(source.path, source.options.line_by_line)?.without_lines();
-    let mut packer = Packer::new(source.options);
-    let (mut count, mut bytes) = (0, 0);
-    std::thread::scope(|scope| -> Result<(), TrainError> {
-        let (read_tx, read_rx) = mpsc::sync_channel::<Chunk<TextDocument>>(2);
-        let (encoded_tx, encoded_rx) = mpsc::sync_channel::<Chunk<Tokens>>(2);
-        scope.spawn(move || {
-            let mut left = source.limit.unwrap_or(usize::MAX);
-            loop {
-                let chunk = next_chunk(&mut documents, &mut left);
-                let end = matches!(&chunk, Ok(c) if c.is_empty()) || chunk.is_err();
-                // The receiver is gone when packing failed.
-                if read_tx.send((chunk, documents.bytes_read())).is_err() || end {
-                    break;
-                }
-            }
-        });
-        scope.spawn(move || {
-            for (chunk, bytes) in read_rx {
-                let encoded = chunk.map(|documents| {
-                    let encode = |d: &TextDocument| encode(tokenizer, d, source);
-                    documents.par_iter().map(encode).collect()
-                });
-                if encoded_tx.send((encoded, bytes)).is_err() {
-                    break;
-                }
-            }
-        });
-        for (encoded, read) in encoded_rx {
-            let encoded = encoded?;
-            count += encoded.len();
-            for tokens in encoded {
-                packer.push(tokens, sink)?;
-            }
-            bytes = read;
-            progress.update(bytes, total);
-        }
-        Ok(())
-    })?;
+) -> Result<Read, TrainError> {
+    let mut packer = Packer::new(options);
+    let encode = |d: &TextDocument| encode(tokenizer, d, options);
+    let line_by_line = options.line_by_line;
+    let read = read_encoded(
+        source,
+        line_by_line,
+        false,
+        progress,
+        &encode,
+        &mut |tokens| packer.push(tokens, sink),
+    )?;
     packer.finish(sink)?;
-    Ok((count, bytes))
-}
-
-/// The next documents, up to about [`CHUNK_BYTES`] of text and at most `left` of them.
-fn next_chunk(
-    documents: &mut Documents,
-    left: &mut usize,
-) -> Result<Vec<TextDocument>, TrainError> {
-    let mut chunk = Vec::new();
-    let mut bytes = 0;
-    while bytes < CHUNK_BYTES && *left > 0 {
-        let Some(document) = documents.next() else {
-            break;
-        };
-        let document = document?;
-        bytes += document.text.len();
-        *left -= 1;
-        chunk.push(document);
-    }
-    Ok(chunk)
+    Ok(read)
 }
 
 /// `[CLS] text [SEP]` of one document (cut to the block length, line by line): what
 /// `BertTokenizer::encode` gives with longest-first truncation, without the offsets and masks
 /// blocks do not keep.
-fn encode(tokenizer: &BertTokenizer, document: &TextDocument, source: &Source) -> Tokens {
+fn encode(tokenizer: &BertTokenizer, document: &TextDocument, options: BlockOptions) -> Tokens {
     let pieces = tokenizer.tokenize_with_offsets(&document.text);
-    let n = match source.options.line_by_line {
-        true => pieces
-            .ids
-            .len()
-            .min(source.options.max_len.saturating_sub(2)),
+    let n = match options.line_by_line {
+        true => pieces.ids.len().min(options.max_len.saturating_sub(2)),
         false => pieces.ids.len(),
     };
     let special = tokenizer.special_ids();
@@ -231,14 +170,9 @@ mod tests {
             "",
         ];
         for line_by_line in [false, true] {
-            let source = Source {
-                path: &vocab,
-                options: BlockOptions {
-                    max_len: 6,
-                    line_by_line,
-                },
-                limit: None,
-                cache_dir: None,
+            let options = BlockOptions {
+                max_len: 6,
+                line_by_line,
             };
             for text in texts {
                 let document = TextDocument {
@@ -251,7 +185,7 @@ mod tests {
                     strategy: TruncationStrategy::LongestFirst,
                 });
                 let want = tokens_of(tokenizer.encode(text, None, truncation).unwrap());
-                assert_eq!(encode(&tokenizer, &document, &source), want, "{text:?}");
+                assert_eq!(encode(&tokenizer, &document, options), want, "{text:?}");
             }
         }
     }

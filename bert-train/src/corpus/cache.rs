@@ -1,5 +1,5 @@
 //! Prepared corpora on disk: Arrow shards in a folder of the cache named by a SHA-256 of the
-//! text's bytes and of everything that shapes the blocks (the block options, the document
+//! text's bytes and of everything that shapes the rows (the layout and its options, the document
 //! limit, the tokenizer's vocabulary and options, the layout version). A folder is complete
 //! when it has its `corpus.json`: it is written under a temporary name and renamed into place,
 //! so a run that is killed while preparing leaves nothing that a later run would read.
@@ -12,14 +12,13 @@ use bert_data::BertTokenizer;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::blocks::{read_blocks, BlockOptions};
 use super::progress::Progress;
-use super::Source;
+use super::{read_rows, Layout, Source};
 use crate::TrainError;
 
-/// The version of the shard layout and of the way blocks are cut: part of every key, so that
-/// a change here never reads blocks cut the old way.
-const LAYOUT: u32 = 1;
+/// The version of the shard layout and of the way rows are made: part of every key, so that
+/// a change here never reads rows made the old way.
+const LAYOUT: u32 = 2;
 
 /// Rows per shard file (about 200 MB at 128 tokens a row).
 const ROWS_PER_SHARD: usize = 1 << 18;
@@ -33,9 +32,9 @@ struct Manifest<'a> {
     source: &'a Path,
     bytes: u64,
     documents: usize,
-    blocks: usize,
+    rows: usize,
     tokens: u64,
-    options: BlockOptions,
+    options: Layout,
     limit: Option<usize>,
     seconds: f64,
     layout: u32,
@@ -62,7 +61,7 @@ pub fn folder(
     let mut hash = Sha256::new();
     let settings = serde_json::json!({
         "layout": LAYOUT,
-        "options": source.options,
+        "options": source.layout,
         "limit": source.limit,
         "tokenizer": format!("{:?}", tokenizer.options()),
     });
@@ -177,21 +176,38 @@ fn write_shards(
     progress: &mut dyn Progress,
 ) -> Result<(), TrainError> {
     let start = Instant::now();
-    let mut writer = ShardWriter::create(temporary, ROWS_PER_SHARD)?;
-    let (mut blocks, mut tokens) = (0usize, 0u64);
-    let (documents, bytes) = read_blocks(source, tokenizer, progress, &mut |row| {
-        blocks += 1;
-        tokens += row.ids.len() as u64;
-        Ok(writer.push(row)?)
-    })?;
+    let mut writer = match source.layout.label_column() {
+        Some(name) => ShardWriter::create_labelled(temporary, ROWS_PER_SHARD, name)?,
+        None => ShardWriter::create(temporary, ROWS_PER_SHARD)?,
+    };
+    let (mut rows, mut tokens) = (0usize, 0u64);
+    let scratch = temporary.join("sentences");
+    let read = read_rows(
+        source,
+        tokenizer,
+        progress,
+        Some(&scratch),
+        &mut |row, label| {
+            rows += 1;
+            tokens += row.ids.len() as u64;
+            match label {
+                Some(label) => writer.push_labelled(row, label)?,
+                None => writer.push(row)?,
+            }
+            Ok(())
+        },
+    )?;
     writer.finish()?;
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(TrainError::io(&scratch))?;
+    }
     let manifest = Manifest {
         source: source.path,
-        bytes,
-        documents,
-        blocks,
+        bytes: read.bytes,
+        documents: read.documents,
+        rows,
         tokens,
-        options: source.options,
+        options: source.layout,
         limit: source.limit,
         seconds: start.elapsed().as_secs_f64(),
         layout: LAYOUT,

@@ -28,7 +28,7 @@ use super::inference::{fields, host, rows_of, softmax, top_k, Fields, Inference}
 use super::{non_empty, row_rng, LoadContext, Predict, Split, Task, TaskData};
 use crate::corpus::blocks::BlockOptions;
 use crate::corpus::progress::{Bar, Progress, Silent};
-use crate::corpus::{cache, Corpus, Source};
+use crate::corpus::{cache, Corpus, Layout, Source};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -140,22 +140,9 @@ impl Task for MaskedLm {
     }
 
     fn load(&self, context: &LoadContext) -> Result<TaskData<Block>, TrainError> {
-        let data = &context.config.data;
-        let train = match context.with_train {
-            true => self.split(context, "train", &data.train, data.max_train_rows)?,
-            false => Split::empty("train", &data.train),
-        };
-        let eval = |path: &Option<PathBuf>, name| {
-            path.as_ref()
-                .map(|p| self.split(context, name, p, data.max_eval_rows))
-                .transpose()
-        };
-        Ok(TaskData {
-            labels: None,
-            train,
-            validation: eval(&data.validation, "validation")?,
-            test: eval(&data.test, "test")?,
-        })
+        let layout = self.layout(context);
+        let feature = |corpus, row| Block { corpus, row };
+        corpus_splits(context, &|_| layout, self.in_memory, &feature)
     }
 
     fn model_config(&self, config: BertConfig, _labels: Option<&LabelSet>) -> BertConfig {
@@ -256,48 +243,18 @@ impl Predict for MaskedLm {
 }
 
 impl MaskedLm {
-    /// The blocks of one file, read (or prepared) as `[data]` says, as features.
-    fn split(
-        &self,
-        context: &LoadContext,
-        name: &'static str,
-        path: &Path,
-        limit: Option<usize>,
-    ) -> Result<Split<Block>, TrainError> {
-        let source = self.source(context, path, limit);
-        let mut bar;
-        let mut silent = Silent;
-        let progress: &mut dyn Progress = match context.progress {
-            true => {
-                bar = Bar::new(path.display().to_string());
-                &mut bar
-            }
-            false => &mut silent,
-        };
-        let corpus = Arc::new(Corpus::load(&source, context.tokenizer, progress)?);
-        let features = (0..corpus.len())
-            .map(|row| Block {
-                corpus: Arc::clone(&corpus),
-                row: row as u32,
-            })
-            .collect();
-        non_empty(features, name, path, Vec::new())
-    }
-
     /// Where the blocks of `path` come from: its text, cut by `[data]`'s keys, prepared into
     /// the cache folder unless `in_memory`.
     pub fn source<'a>(&self, context: &LoadContext, path: &'a Path, limit: Option<usize>) -> Source<'a> {
-        let data = &context.config.data;
-        Source {
-            path,
-            options: BlockOptions {
-                max_len: data.max_seq_length,
-                line_by_line: self.line_by_line,
-            },
-            limit,
-            cache_dir: (!self.in_memory)
-                .then(|| data.cache_dir.clone().unwrap_or_else(cache::default_dir)),
-        }
+        corpus_source(context, path, self.layout(context), limit, self.in_memory)
+    }
+
+    /// Blocks of `max_seq_length` tokens, or lines.
+    fn layout(&self, context: &LoadContext) -> Layout {
+        Layout::Blocks(BlockOptions {
+            max_len: context.config.data.max_seq_length,
+            line_by_line: self.line_by_line,
+        })
     }
 
     /// How the blocks of `corpus` are masked.
@@ -308,6 +265,76 @@ impl MaskedLm {
             mask_id: corpus.mask_id,
             vocab_size: corpus.vocab_size,
         }
+    }
+}
+
+/// The splits of a task on text: each file made into a corpus of the layout `layout` gives for
+/// the split's name (in memory or prepared into the cache), each row a feature of `feature`.
+pub fn corpus_splits<F>(
+    context: &LoadContext,
+    layout: &dyn Fn(&str) -> Layout,
+    in_memory: bool,
+    feature: &dyn Fn(Arc<Corpus>, u32) -> F,
+) -> Result<TaskData<F>, TrainError> {
+    let data = &context.config.data;
+    let split = |name: &'static str, path: &Path, limit| -> Result<Split<F>, TrainError> {
+        let source = corpus_source(context, path, layout(name), limit, in_memory);
+        let corpus = load_corpus(context, &source)?;
+        let Ok(rows) = u32::try_from(corpus.len()) else {
+            let message = format!("{} rows; at most 2^32 - 1 are supported", corpus.len());
+            return Err(TrainError::Run(format!("{}: {message}", path.display())));
+        };
+        let features = (0..rows)
+            .map(|row| feature(Arc::clone(&corpus), row))
+            .collect();
+        non_empty(features, name, path, Vec::new())
+    };
+    let train = match context.with_train {
+        true => split("train", &data.train, data.max_train_rows)?,
+        false => Split::empty("train", &data.train),
+    };
+    let eval = |path: &Option<PathBuf>, name| {
+        path.as_ref()
+            .map(|p| split(name, p, data.max_eval_rows))
+            .transpose()
+    };
+    Ok(TaskData {
+        labels: None,
+        train,
+        validation: eval(&data.validation, "validation")?,
+        test: eval(&data.test, "test")?,
+    })
+}
+
+/// The corpus of `source`, with a progress bar on stderr when the context asks for one.
+fn load_corpus(context: &LoadContext, source: &Source) -> Result<Arc<Corpus>, TrainError> {
+    let mut bar;
+    let mut silent = Silent;
+    let progress: &mut dyn Progress = match context.progress {
+        true => {
+            bar = Bar::new(source.path.display().to_string());
+            &mut bar
+        }
+        false => &mut silent,
+    };
+    Ok(Arc::new(Corpus::load(source, context.tokenizer, progress)?))
+}
+
+/// The text `path` made into rows as `layout` says, prepared into `[data] cache_dir` (or the
+/// default cache) unless `in_memory`.
+fn corpus_source<'a>(
+    context: &LoadContext,
+    path: &'a Path,
+    layout: Layout,
+    limit: Option<usize>,
+    in_memory: bool,
+) -> Source<'a> {
+    let cache_dir = &context.config.data.cache_dir;
+    Source {
+        path,
+        layout,
+        limit,
+        cache_dir: (!in_memory).then(|| cache_dir.clone().unwrap_or_else(cache::default_dir)),
     }
 }
 

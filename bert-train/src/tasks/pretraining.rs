@@ -2,22 +2,18 @@
 //! `BertForPreTraining` (from a checkpoint, or from scratch with `[model] config`).
 //!
 //! Text (`format = "text"`): documents separated by blank lines, one sentence (or line) per
-//! line. Instances are made once per split the way the BERT paper's data creation makes them:
-//! for each document, sentences are gathered until a target length (`max_seq_length` - 3
-//! tokens, or with probability `short_seq_prob` a random shorter one) is reached; a random
-//! number of them form segment A; with probability 1/2 (or when there is a single sentence)
-//! segment B comes from a random place of another document (label 1, and the unused sentences
-//! are taken up again), else it is the rest of the gathered sentences (label 0, "is next");
-//! the pair is cut to fit, one token at a time from the longer segment, at its front or back at
-//! random. Instances are drawn from the run's seed. Masking is that of `masked-lm`, drawn per
+//! line. Instances are made once per split, from the run's seed, the way the BERT paper's data
+//! creation makes them (`corpus::instances`), and prepared into Arrow shards in `cache_dir`
+//! (read through a memory map) unless `in_memory`. Masking is that of `masked-lm`, drawn per
 //! step. Metrics: `mlm_loss`, `nsp_loss` (means over predicted tokens and over pairs),
 //! `mlm_accuracy`, `nsp_accuracy`.
 
-use std::path::Path;
+use std::sync::Arc;
 
 use bert_data::batch::LabelSet;
-use bert_data::readers::{read_documents, BadRow, Format, TextDocument};
-use bert_data::{BertTokenizer, Encoding};
+use bert_data::readers::Format;
+use bert_data::shards::TokenRow;
+use bert_data::Encoding;
 use bert_model::burn::prelude::{Device, Int, Tensor, TensorData};
 use bert_model::burn::tensor::activation::log_softmax;
 use bert_model::rng::SplitMix64;
@@ -25,10 +21,12 @@ use bert_model::{
     host_values, BertConfig, BertForPreTraining, BertInput, LabelledLogits, OutputOptions,
 };
 
-use super::masked_lm::{int_values, mlm_probability_problems, padded_labels, Masking};
-use crate::corpus::Tokens;
 use super::inference::{fields, host, rows_of, Fields, Inference};
-use super::{load_splits, row_rng, LoadContext, Predict, Task, TaskData};
+use super::masked_lm::{corpus_splits, int_values, mlm_probability_problems};
+use super::masked_lm::{padded_labels, Masking};
+use super::{row_rng, LoadContext, Predict, Task, TaskData};
+use crate::corpus::instances::InstanceOptions;
+use crate::corpus::{Corpus, Layout};
 use crate::config::Validate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,8 +61,11 @@ pub struct Pretraining {
     pub mlm_probability: f64,
     /// Mask whole words rather than single word pieces.
     pub whole_word_mask: bool,
-    /// Share of instances with a random target length shorter than the maximum.
+    /// Share of documents whose instances aim at a random length shorter than the maximum.
     pub short_seq_prob: f64,
+    /// Keep the instances in memory instead of preparing them once into Arrow shards in
+    /// `cache_dir` and reading them through a memory map (small corpora, read-only disks).
+    pub in_memory: bool,
 }
 
 impl Default for Pretraining {
@@ -73,23 +74,42 @@ impl Default for Pretraining {
             mlm_probability: 0.15,
             whole_word_mask: false,
             short_seq_prob: 0.1,
+            in_memory: false,
         }
     }
 }
 
-/// One segment pair, before masking.
-#[derive(Debug, Clone, PartialEq)]
+/// One segment pair `[CLS] A [SEP] B [SEP]`, before masking: a row of its split's corpus.
+#[derive(Debug, Clone)]
 pub struct Instance {
-    /// `[CLS] A [SEP] B [SEP]`.
-    pub block: Tokens,
-    /// `[MASK]`'s id.
-    pub mask_id: u32,
-    /// The vocabulary size (random replacements are drawn below it).
-    pub vocab_size: u32,
-    /// 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
-    pub type_ids: Vec<u32>,
+    corpus: Arc<Corpus>,
+    row: u32,
+}
+
+impl Instance {
+    /// The pair's tokens.
+    pub fn tokens(&self) -> TokenRow<'_> {
+        self.corpus.row(self.row as usize)
+    }
+
     /// 0: B follows A; 1: B is from another document.
-    pub next: i64,
+    pub fn next(&self) -> i64 {
+        self.corpus.label(self.row as usize).unwrap_or(0)
+    }
+
+    /// 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
+    pub fn type_ids(&self) -> Vec<u32> {
+        let mut specials = 0;
+        let special = self.tokens().special;
+        special
+            .iter()
+            .map(|&s| {
+                let segment = u32::from(specials >= 2);
+                specials += usize::from(s == 1);
+                segment
+            })
+            .collect()
+    }
 }
 
 /// Masked rows, their labels and the NSP labels.
@@ -145,16 +165,9 @@ impl Task for Pretraining {
     }
 
     fn load(&self, context: &LoadContext) -> Result<TaskData<Instance>, TrainError> {
-        let read = |path: &Path, limit: Option<usize>| {
-            let mut documents = read_documents(path, false)?;
-            documents.truncate(limit.unwrap_or(usize::MAX));
-            Ok((documents, Vec::<BadRow>::new()))
-        };
-        let featurize = |documents: Vec<TextDocument>, _: Option<&LabelSet>, split, _: &Path| {
-            let seed = context.config.training.data_seed() ^ split_salt(split);
-            Ok(self.instances(context, &documents, &mut SplitMix64(seed)))
-        };
-        load_splits(context, &read, None, None, &featurize)
+        let layout = |name: &str| self.layout(context, name);
+        let feature = |corpus, row| Instance { corpus, row };
+        corpus_splits(context, &layout, self.in_memory, &feature)
     }
 
     fn model_config(&self, config: BertConfig, _labels: Option<&LabelSet>) -> BertConfig {
@@ -162,7 +175,7 @@ impl Task for Pretraining {
     }
 
     fn length(feature: &Instance) -> usize {
-        feature.block.ids.len()
+        feature.tokens().ids.len()
     }
 
     fn gather(&self, features: &[Instance], indices: &[usize], rng: &mut SplitMix64) -> HostBatch {
@@ -177,13 +190,13 @@ impl Task for Pretraining {
             let masking = Masking {
                 probability: self.mlm_probability,
                 whole_word: self.whole_word_mask,
-                mask_id: instance.mask_id,
-                vocab_size: instance.vocab_size,
+                mask_id: instance.corpus.mask_id,
+                vocab_size: instance.corpus.vocab_size,
             };
-            let (ids, labels) = masking.apply(instance.block.row(), &mut rng);
-            batch.rows.push((ids, instance.type_ids.clone()));
+            let (ids, labels) = masking.apply(instance.tokens(), &mut rng);
+            batch.rows.push((ids, instance.type_ids()));
             batch.labels.push(labels);
-            batch.next.push(instance.next);
+            batch.next.push(instance.next());
         }
         batch
     }
@@ -303,177 +316,15 @@ fn split_salt(split: &str) -> u64 {
     }
 }
 
-/// The tokens of one sentence and where its words start.
-type Sentence = (Vec<u32>, Vec<bool>);
-
 impl Pretraining {
-    fn instances(
-        &self,
-        context: &LoadContext,
-        documents: &[TextDocument],
-        rng: &mut SplitMix64,
-    ) -> Vec<Instance> {
-        let tokenizer = context.tokenizer;
-        let documents: Vec<Vec<Sentence>> = documents
-            .iter()
-            .map(|d| d.lines.iter().map(|l| sentence(tokenizer, l)).collect())
-            .map(|d: Vec<Sentence>| d.into_iter().filter(|s| !s.0.is_empty()).collect())
-            .collect();
-        let max_tokens = context.config.data.max_seq_length.saturating_sub(3).max(2);
-        let mut out = Vec::new();
-        for d in 0..documents.len() {
-            out.extend(self.document_instances(&documents, d, max_tokens, tokenizer, rng));
-        }
-        out
+    /// Instances of `max_seq_length` tokens, drawn for split `name` from the run's data seed.
+    fn layout(&self, context: &LoadContext, name: &str) -> Layout {
+        Layout::Instances(InstanceOptions {
+            max_len: context.config.data.max_seq_length,
+            short_seq_prob: self.short_seq_prob,
+            seed: context.config.training.data_seed() ^ split_salt(name),
+        })
     }
-
-    /// The instances of document `d`.
-    fn document_instances(
-        &self,
-        documents: &[Vec<Sentence>],
-        d: usize,
-        max_tokens: usize,
-        tokenizer: &BertTokenizer,
-        rng: &mut SplitMix64,
-    ) -> Vec<Instance> {
-        let document = &documents[d];
-        let target = match rng.uniform() < self.short_seq_prob {
-            true => between(rng, 2, max_tokens),
-            false => max_tokens,
-        };
-        let mut out = Vec::new();
-        let (mut chunk, mut length, mut i) = (Vec::new(), 0, 0);
-        while i < document.len() {
-            chunk.push(i);
-            length += document[i].0.len();
-            if i + 1 == document.len() || length >= target {
-                let a_end = if chunk.len() >= 2 { between(rng, 1, chunk.len() - 1) } else { 1 };
-                let a = concat(document, &chunk[..a_end]);
-                let (b, next) = if chunk.len() == 1 || rng.uniform() < 0.5 {
-                    let b = random_segment(documents, d, target.saturating_sub(a.0.len()), rng);
-                    i -= chunk.len() - a_end;
-                    (b, 1)
-                } else {
-                    (concat(document, &chunk[a_end..]), 0)
-                };
-                if let Some(instance) = pair(a, b, next, max_tokens, tokenizer, rng) {
-                    out.push(instance);
-                }
-                chunk.clear();
-                length = 0;
-            }
-            i += 1;
-        }
-        out
-    }
-}
-
-/// Sentences from a random place of a document other than `d` (of `d` itself when it is the
-/// only one), until `target` tokens.
-fn random_segment(
-    documents: &[Vec<Sentence>],
-    d: usize,
-    target: usize,
-    rng: &mut SplitMix64,
-) -> Sentence {
-    let mut other = d;
-    for _ in 0..10 {
-        other = between(rng, 0, documents.len() - 1);
-        if other != d && !documents[other].is_empty() {
-            break;
-        }
-    }
-    let sentences = &documents[other];
-    if sentences.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let start = between(rng, 0, sentences.len() - 1);
-    let mut out: Sentence = (Vec::new(), Vec::new());
-    for s in &sentences[start..] {
-        out.0.extend(&s.0);
-        out.1.extend(&s.1);
-        if out.0.len() >= target {
-            break;
-        }
-    }
-    out
-}
-
-/// The instance `[CLS] a [SEP] b [SEP]`, the pair first cut to `max_tokens`; none when a
-/// segment is empty.
-fn pair(
-    mut a: Sentence,
-    mut b: Sentence,
-    next: i64,
-    max_tokens: usize,
-    tokenizer: &BertTokenizer,
-    rng: &mut SplitMix64,
-) -> Option<Instance> {
-    while a.0.len() + b.0.len() > max_tokens {
-        let longer = if a.0.len() > b.0.len() { &mut a } else { &mut b };
-        if rng.uniform() < 0.5 {
-            longer.0.remove(0);
-            longer.1.remove(0);
-        } else {
-            longer.0.pop();
-            longer.1.pop();
-        }
-    }
-    if a.0.is_empty() || b.0.is_empty() {
-        return None;
-    }
-    let special = tokenizer.special_ids();
-    let (na, nb) = (a.0.len(), b.0.len());
-    let mut ids = vec![special.cls];
-    ids.extend(&a.0);
-    ids.push(special.sep);
-    ids.extend(&b.0);
-    ids.push(special.sep);
-    let mut flags = vec![1u8];
-    flags.extend(std::iter::repeat_n(0u8, na));
-    flags.push(1);
-    flags.extend(std::iter::repeat_n(0u8, nb));
-    flags.push(1);
-    let mut word_start = vec![1u8];
-    word_start.extend(a.1.iter().map(|&w| u8::from(w)));
-    word_start.push(1);
-    word_start.extend(b.1.iter().map(|&w| u8::from(w)));
-    word_start.push(1);
-    let mut type_ids = vec![0u32; na + 2];
-    type_ids.extend(std::iter::repeat_n(1u32, nb + 1));
-    Some(Instance {
-        block: Tokens {
-            ids,
-            special: flags,
-            word_start,
-        },
-        mask_id: special.mask,
-        vocab_size: tokenizer.vocab_size() as u32,
-        type_ids,
-        next,
-    })
-}
-
-fn sentence(tokenizer: &BertTokenizer, text: &str) -> Sentence {
-    let t = tokenizer.tokenize_with_offsets(text);
-    let starts = (0..t.ids.len())
-        .map(|i| i == 0 || t.word_ids[i] != t.word_ids[i - 1])
-        .collect();
-    (t.ids, starts)
-}
-
-fn concat(document: &[Sentence], indices: &[usize]) -> Sentence {
-    let mut out: Sentence = (Vec::new(), Vec::new());
-    for &i in indices {
-        out.0.extend(&document[i].0);
-        out.1.extend(&document[i].1);
-    }
-    out
-}
-
-/// A uniform integer in `[low, high]`.
-fn between(rng: &mut SplitMix64, low: usize, high: usize) -> usize {
-    low + (rng.next_u64() % (high.saturating_sub(low) as u64 + 1)) as usize
 }
 
 #[cfg(test)]
@@ -481,6 +332,17 @@ mod tests {
     use super::*;
     use crate::tasks::testing::{model, tiny};
     use crate::tasks::evaluate;
+
+    /// Each instance's tokens and next-sentence label.
+    fn rows(instances: &[Instance]) -> Vec<(Vec<u32>, Vec<u8>, Vec<u8>, i64)> {
+        instances
+            .iter()
+            .map(|i| {
+                let t = i.tokens();
+                (t.ids.to_vec(), t.special.to_vec(), t.word_start.to_vec(), i.next())
+            })
+            .collect()
+    }
 
     /// Eight documents of four sentences.
     fn text() -> String {
@@ -508,19 +370,22 @@ mod tests {
         let instances = task.load(&run.context()).unwrap().train.features;
         assert!(instances.len() >= 16, "{}", instances.len());
         for instance in &instances {
-            let ids = &instance.block.ids;
-            assert!(ids.len() <= 16 && ids.len() >= 5);
-            let seps = instance.block.special.iter().filter(|&&s| s == 1).count();
+            let tokens = instance.tokens();
+            assert!(tokens.ids.len() <= 16 && tokens.ids.len() >= 5);
+            let seps = tokens.special.iter().filter(|&&s| s == 1).count();
             assert_eq!(seps, 3, "[CLS] and two [SEP]");
-            assert_eq!(instance.type_ids.len(), ids.len());
-            assert_eq!(*instance.type_ids.last().unwrap(), 1);
+            let type_ids = instance.type_ids();
+            assert_eq!(type_ids.len(), tokens.ids.len());
+            let a = tokens.special[1..].iter().position(|&s| s == 1).unwrap() + 2;
+            assert!(type_ids[..a].iter().all(|&t| t == 0), "{type_ids:?}");
+            assert!(type_ids[a..].iter().all(|&t| t == 1), "{type_ids:?}");
         }
-        let random = instances.iter().filter(|i| i.next == 1).count() as f64;
+        let random = instances.iter().filter(|i| i.next() == 1).count() as f64;
         let share = random / instances.len() as f64;
         assert!((0.25..=0.85).contains(&share), "{share}");
         // The same seed makes the same instances.
         let again = task.load(&run.context()).unwrap().train.features;
-        assert_eq!(instances, again);
+        assert_eq!(rows(&instances), rows(&again));
 
         let model = model(&task, &run, None);
         let device = Device::default();
@@ -530,5 +395,41 @@ mod tests {
         }
         // Untrained: the MLM loss is about ln(vocabulary), the NSP loss about ln 2.
         assert!((scores["nsp_loss"] - 2f64.ln()).abs() < 0.2, "{scores:?}");
+    }
+
+    #[test]
+    fn shards_give_the_instances_and_batches_of_the_in_memory_path() {
+        let keys = "format = \"text\"\nshort_seq_prob = 0.3\nwhole_word_mask = true\n";
+        let run = tiny("task = \"pretraining\"", keys, &[("train.txt", &text())]);
+        let task = Pretraining::from_task_config(&run.config.task).unwrap();
+        let mapped = task.load(&run.context()).unwrap().train.features;
+        let memory_task = Pretraining { in_memory: true, ..task.clone() };
+        let memory = memory_task.load(&run.context()).unwrap().train.features;
+        assert!(mapped[0].corpus.is_mapped() && !memory[0].corpus.is_mapped());
+        assert_eq!(rows(&mapped), rows(&memory));
+        let order: Vec<usize> = (0..mapped.len()).rev().collect();
+        for step in 0..20 {
+            let a = task.gather(&mapped, &order, &mut SplitMix64(step));
+            let b = task.gather(&memory, &order, &mut SplitMix64(step));
+            assert_eq!((a.rows, a.labels, a.next), (b.rows, b.labels, b.next), "step {step}");
+        }
+        // One folder, with the instances' shards and manifest alone (the sentences drawn
+        // from are gone); another data seed draws other instances, into another folder.
+        let cache = run.config.data.cache_dir.clone().unwrap();
+        let folders = || std::fs::read_dir(&cache).unwrap().count();
+        assert_eq!(folders(), 1);
+        let folder = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+        let mut files: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["corpus.json", "part-00000.arrow"]);
+        let mut other = tiny("task = \"pretraining\"", keys, &[("train.txt", &text())]);
+        other.config.data.cache_dir = Some(cache.clone());
+        other.config.training.data_seed = Some(99);
+        let drawn = task.load(&other.context()).unwrap().train.features;
+        assert_eq!(folders(), 2);
+        assert_ne!(rows(&drawn), rows(&mapped));
     }
 }

@@ -141,7 +141,8 @@ impl<T: Task> Gatherer<T> {
     /// that tasks split per row, so they do not depend on which rank or pass takes a row.
     fn gather(&self, k: usize) -> Vec<MicroBatch<T::HostBatch>> {
         let step = self.first_step + k;
-        let mine = self.share.of(self.steps.batch(k), self.batch_size);
+        let rows = self.steps.batch(k);
+        let mine = self.share.of(&rows, self.batch_size);
         let mut passes: Vec<&[usize]> = mine.chunks(self.micro_batch_size).collect();
         if passes.is_empty() {
             passes.push(&[]);

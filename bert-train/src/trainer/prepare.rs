@@ -1,6 +1,6 @@
 //! Reading a run's data ahead of the run (`bert-train prepare`): every file is read and
 //! encoded as `fine-tune` would, so its errors show before any training; text corpora of
-//! `masked-lm` are written to the shard cache, where the run then finds them.
+//! `masked-lm` and `pretraining` are written to the shard cache, where the run then finds them.
 
 use std::path::PathBuf;
 
