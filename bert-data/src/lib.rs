@@ -12,12 +12,12 @@
 //!   larger than memory.
 
 pub mod batch;
-pub mod mapped;
 pub mod readers;
 pub mod shards;
 pub mod tokenizer;
+pub mod values;
 
 pub use tokenizer::{
-    BertTokenizer, Encoding, SpecialTokens, TokenizedText, TokenizerError, TokenizerOptions,
-    TokenizerOverrides, Truncation, TruncationStrategy, WindowOptions,
+    BertTokenizer, Encoding, PieceIds, SpecialTokens, TokenizedText, TokenizerError,
+    TokenizerOptions, TokenizerOverrides, Truncation, TruncationStrategy, WindowOptions,
 };

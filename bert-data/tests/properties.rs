@@ -12,7 +12,9 @@ use std::sync::OnceLock;
 use bert_data::readers::{
     read_tagged_sentences, read_text_examples, ConllColumns, Format, OnBadRow, TextColumns,
 };
-use bert_data::{BertTokenizer, TokenizerOptions, Truncation, TruncationStrategy, WindowOptions};
+use bert_data::{
+    BertTokenizer, PieceIds, TokenizerOptions, Truncation, TruncationStrategy, WindowOptions,
+};
 use proptest::prelude::*;
 
 fn tokenizer() -> &'static BertTokenizer {
@@ -72,6 +74,20 @@ proptest! {
         }
         let decoded = t.decode(&tokens.ids, false);
         prop_assert!(decoded.is_ok());
+    }
+
+    /// The ids-only path gives the ids and word starts of the full tokenization.
+    #[test]
+    fn ids_alone_are_those_of_the_full_tokenization(text in any_text()) {
+        let t = tokenizer();
+        let full = t.tokenize_with_offsets(&text);
+        let starts: Vec<u8> = (0..full.ids.len())
+            .map(|k| u8::from(k == 0 || full.word_ids[k] != full.word_ids[k - 1]))
+            .collect();
+        let mut out = PieceIds::default();
+        t.tokenize_ids(&text, &mut out);
+        prop_assert_eq!(out.ids, full.ids);
+        prop_assert_eq!(out.word_start, starts);
     }
 
     /// On lowercase words, each piece spells the text at its offsets, and decoding then

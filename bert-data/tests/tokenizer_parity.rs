@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use bert_data::tokenizer::{BertTokenizer, TokenizerOptions, Truncation, TruncationStrategy};
+use bert_data::tokenizer::{
+    BertTokenizer, PieceIds, TokenizerOptions, Truncation, TruncationStrategy,
+};
 use serde_json::Value;
 
 fn model_dir() -> PathBuf {
@@ -81,7 +83,18 @@ fn check_option_set(file: &str, options: TokenizerOptions) {
             .iter()
             .map(|w| w.as_u64().map(|x| x as u32))
             .collect();
-        if e.ids != want_ids || flat_offsets(&e.offsets) != want_offsets || e.word_ids != want_words
+        // The ids-only path (corpora) too: the ids between [CLS] and [SEP], and word starts.
+        let mut alone = PieceIds::default();
+        t.tokenize_ids(text, &mut alone);
+        let inner = &want_words[1..want_words.len() - 1];
+        let want_starts: Vec<u8> = (0..inner.len())
+            .map(|k| u8::from(k == 0 || inner[k] != inner[k - 1]))
+            .collect();
+        if e.ids != want_ids
+            || flat_offsets(&e.offsets) != want_offsets
+            || e.word_ids != want_words
+            || alone.ids != want_ids[1..want_ids.len() - 1]
+            || alone.word_start != want_starts
         {
             failures.push(format!(
                 "{text:?}\n  ids  ours {:?}\n       want {:?}\n  offs ours {:?}\n       want {:?}\n  words ours {:?}\n       want {:?}",
@@ -207,6 +220,13 @@ fn check_legacy(file: &str, options: TokenizerOptions) {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(t.tokenize(text), want, "{file}: {text:?}");
+        let mut alone = PieceIds::default();
+        t.tokenize_ids(text, &mut alone);
+        assert_eq!(
+            alone.ids,
+            t.tokenize_with_offsets(text).ids,
+            "{file}: {text:?}"
+        );
     }
 }
 

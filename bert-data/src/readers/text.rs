@@ -2,6 +2,7 @@
 //! line.
 
 use std::io::BufReader;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::{io_error, numbered_lines, DataError};
@@ -13,8 +14,9 @@ pub struct TextDocument {
     pub line: usize,
     /// Its text.
     pub text: String,
-    /// Its lines, when read as a document (each is one sentence or line of it).
-    pub lines: Vec<String>,
+    /// Where its lines lie in `text` (byte ranges), when read as a document: each is one
+    /// sentence or line of it.
+    pub lines: Vec<Range<usize>>,
 }
 
 /// Reads `path` as blank-line-separated documents, or with `line_by_line` one text per
@@ -83,7 +85,7 @@ impl Documents {
                     line: number,
                     text: text.to_string(),
                     lines: match self.keep_lines {
-                        true => vec![text.to_string()],
+                        true => vec![0..text.len()],
                         false => Vec::new(),
                     },
                 }));
@@ -96,9 +98,10 @@ impl Documents {
             if !document.text.is_empty() {
                 document.text.push(' ');
             }
+            let start = document.text.len();
             document.text.push_str(text);
             if self.keep_lines {
-                document.lines.push(text.to_string());
+                document.lines.push(start..document.text.len());
             }
         }
         Ok(self.current.take())
@@ -125,7 +128,8 @@ mod tests {
         let documents = read_documents(&path, false).unwrap();
         assert_eq!(documents.len(), 2);
         assert_eq!(documents[0].text, "First line. Second line.");
-        assert_eq!(documents[0].lines.len(), 2);
+        let lines = &documents[0].lines;
+        assert_eq!(&documents[0].text[lines[1].clone()], "Second line.");
         assert_eq!(
             (documents[1].line, documents[1].text.as_str()),
             (5, "Third.")

@@ -44,6 +44,19 @@ pub(crate) struct Scratch {
     align: Vec<u32>,
 }
 
+/// The part an ASCII character plays in basic tokenization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AsciiClass {
+    /// Dropped by text cleaning (control characters).
+    Removed,
+    /// Ends a word.
+    Space,
+    /// A word of its own.
+    Punctuation,
+    /// Part of a word.
+    Letter,
+}
+
 /// A word handed to the caller.
 pub(crate) struct Word<'a> {
     /// The normalised text of the word.
@@ -186,6 +199,26 @@ impl BasicTokenizer {
                 align,
                 protected: false,
             });
+        }
+    }
+
+    /// What [`Self::split`] does with ASCII character `c`, for splitting ASCII text byte by byte
+    /// (ASCII needs no normalisation but lowercasing, which keeps a character's class).
+    pub(crate) fn ascii_class(&self, c: char) -> AsciiClass {
+        debug_assert!(c.is_ascii());
+        if self.clean_text {
+            if c == '\0' || is_control(c) {
+                return AsciiClass::Removed;
+            }
+            if is_whitespace(c) {
+                return AsciiClass::Space;
+            }
+        } else if c.is_whitespace() {
+            return AsciiClass::Space;
+        }
+        match is_punctuation(c) {
+            true => AsciiClass::Punctuation,
+            false => AsciiClass::Letter,
         }
     }
 

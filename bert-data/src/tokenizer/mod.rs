@@ -19,6 +19,7 @@ mod chars;
 mod encoding;
 mod error;
 mod files;
+mod ids;
 mod windows;
 mod wordpiece;
 
@@ -28,9 +29,11 @@ use rustc_hash::FxHashSet;
 
 pub use encoding::{Encoding, TokenizedText, Truncation, TruncationStrategy};
 pub use error::TokenizerError;
+pub use ids::PieceIds;
 pub use windows::{window_ranges, WindowOptions};
 
 use basic::{BasicTokenizer, Scratch, Word};
+use ids::AsciiClasses;
 use wordpiece::{Piece, Vocab, WordPiece};
 
 /// How text is split before WordPiece. Defaults are those of transformers' `BertTokenizer`.
@@ -163,6 +166,8 @@ pub struct BertTokenizer {
     wordpiece: WordPiece,
     /// `None` when basic tokenization is off.
     basic: Option<BasicTokenizer>,
+    /// What `basic` does with each ASCII character (for [`Self::tokenize_ids`]).
+    ascii_classes: Option<Box<AsciiClasses>>,
     options: TokenizerOptions,
     specials: SpecialTokens,
     special_ids: SpecialIds,
@@ -245,10 +250,14 @@ impl BertTokenizer {
             split_chinese: options.tokenize_chinese_chars,
             never_split: options.never_split.iter().cloned().collect(),
         });
+        let ascii_classes = basic
+            .as_ref()
+            .map(|b| Box::new(std::array::from_fn(|c| b.ascii_class(char::from(c as u8)))));
         Ok(BertTokenizer {
             vocab,
             wordpiece,
             basic,
+            ascii_classes,
             options,
             specials,
             special_ids,

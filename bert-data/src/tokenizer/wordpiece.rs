@@ -44,6 +44,8 @@ impl Vocab {
 pub(crate) struct WordPiece {
     /// Pieces that can start a word, by text: most words are one of them (one lookup).
     words: FxHashMap<String, u32>,
+    /// The piece of each one-byte word, or the unknown id (punctuation is frequent).
+    ascii_chars: Box<[u32; 128]>,
     /// Pieces that can start a word.
     starts: Trie,
     /// Pieces that continue a word, keyed without their prefix.
@@ -78,8 +80,13 @@ impl WordPiece {
                 }
             }
         }
+        let ascii_chars = Box::new(std::array::from_fn(|b| {
+            let c = char::from(b as u8).to_string();
+            vocab.id(&c).unwrap_or(unk_id)
+        }));
         WordPiece {
             words: vocab.ids.clone(),
+            ascii_chars,
             starts: Trie::new(starts),
             continuations: Trie::new(continuations),
             unk_id,
@@ -155,77 +162,124 @@ impl WordPiece {
     }
 }
 
+impl WordPiece {
+    /// Cuts an ASCII `word` into pieces as [`Self::tokenize`] does, appending their ids to `out`.
+    pub(crate) fn ascii_ids(&self, word: &str, out: &mut Vec<u32>) {
+        debug_assert!(word.is_ascii());
+        match word.len() {
+            0 => return,
+            n if n > self.max_input_chars_per_word => return out.push(self.unk_id),
+            1 => return out.push(self.ascii_chars[word.as_bytes()[0] as usize]),
+            _ => {}
+        }
+        if let Some(&id) = self.words.get(word) {
+            return out.push(id);
+        }
+        let first = out.len();
+        let mut start = 0;
+        while start < word.len() {
+            let table = match start {
+                0 => &self.starts,
+                _ => &self.continuations,
+            };
+            match table.longest_prefix(&word.as_bytes()[start..]) {
+                Some((id, len)) => {
+                    out.push(id);
+                    start += len;
+                }
+                None => {
+                    out.truncate(first);
+                    return out.push(self.unk_id);
+                }
+            }
+        }
+    }
+}
+
 /// Pieces in a byte trie: the longest piece a text starts with, in one walk over its bytes
-/// (rather than a hash lookup for every candidate length).
+/// (rather than a hash lookup for every candidate length). Each node keeps a bitmap of the bytes
+/// it has children for, and its children are numbered consecutively, so a step is a bit test
+/// and a count of the bits below.
 #[derive(Clone, Debug)]
 struct Trie {
-    /// Per node: its piece's id (`u32::MAX` for none) and its range in `edges`.
-    nodes: Vec<(u32, u32, u32)>,
-    /// Children, each node's sorted by byte.
-    edges: Vec<(u8, u32)>,
-    /// The root's child for each first byte (0 for none: the root is no one's child).
-    root: Box<[u32; 256]>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    /// Bit `b` set: a child for byte `b`.
+    children: [u64; 4],
+    /// The index of the first child (the one of the lowest byte).
+    first_child: u32,
+    /// Children for the bytes below each 64 of `children`.
+    below: [u8; 4],
+    /// The node's piece, `u32::MAX` for none.
+    id: u32,
+}
+
+impl Node {
+    /// The child for `byte`, if any.
+    fn child(&self, byte: u8) -> Option<u32> {
+        let (word, bit) = ((byte >> 6) as usize, byte & 63);
+        if self.children[word] >> bit & 1 == 0 {
+            return None;
+        }
+        let mask = (1u64 << bit) - 1;
+        let rank = u32::from(self.below[word]) + (self.children[word] & mask).count_ones();
+        Some(self.first_child + rank)
+    }
 }
 
 impl Trie {
     fn new(mut pieces: Vec<(&[u8], u32)>) -> Self {
         pieces.sort();
-        // Nodes are numbered breadth-first by building each level's children at once.
-        let mut nodes = vec![(u32::MAX, 0, 0)];
-        let mut edges = Vec::new();
+        let empty = Node {
+            children: [0; 4],
+            first_child: 0,
+            below: [0; 4],
+            id: u32::MAX,
+        };
+        // Nodes are numbered breadth-first, each node's children built at once, so they are
+        // consecutive and in byte order.
+        let mut nodes = vec![empty.clone()];
         // (node, the range of `pieces` under it, its depth)
         let mut queue = std::collections::VecDeque::from([(0usize, 0usize, pieces.len(), 0usize)]);
         while let Some((node, lo, hi, depth)) = queue.pop_front() {
             let mut i = lo;
             // A piece that ends here is first among its node's pieces (sorted).
             if i < hi && pieces[i].0.len() == depth {
-                nodes[node].0 = pieces[i].1;
+                nodes[node].id = pieces[i].1;
                 i += 1;
             }
-            let first_edge = edges.len() as u32;
+            nodes[node].first_child = nodes.len() as u32;
             while i < hi {
                 let byte = pieces[i].0[depth];
                 let mut j = i;
                 while j < hi && pieces[j].0[depth] == byte {
                     j += 1;
                 }
-                let child = nodes.len();
-                nodes.push((u32::MAX, 0, 0));
-                edges.push((byte, child as u32));
-                queue.push_back((child, i, j, depth + 1));
+                nodes[node].children[(byte >> 6) as usize] |= 1 << (byte & 63);
+                queue.push_back((nodes.len(), i, j, depth + 1));
+                nodes.push(empty.clone());
                 i = j;
             }
-            nodes[node].1 = first_edge;
-            nodes[node].2 = edges.len() as u32;
+            let c = nodes[node].children.map(u64::count_ones);
+            nodes[node].below = [0, c[0], c[0] + c[1], c[0] + c[1] + c[2]].map(|n| n as u8);
         }
-        let mut root = Box::new([0u32; 256]);
-        for &(byte, child) in &edges[nodes[0].1 as usize..nodes[0].2 as usize] {
-            root[byte as usize] = child;
-        }
-        Trie { nodes, edges, root }
+        Trie { nodes }
     }
 
     /// The id and byte length of the longest non-empty piece that `text` starts with.
     fn longest_prefix(&self, text: &[u8]) -> Option<(u32, usize)> {
-        let mut node = 0usize;
+        let mut node = &self.nodes[0];
         let mut best = None;
         for (depth, &byte) in text.iter().enumerate() {
-            if depth == 0 {
-                node = self.root[byte as usize] as usize;
-                if node == 0 {
-                    break;
-                }
-            } else {
-                let (_, lo, hi) = self.nodes[node];
-                let children = &self.edges[lo as usize..hi as usize];
-                match children.binary_search_by_key(&byte, |&(b, _)| b) {
-                    Ok(k) => node = children[k].1 as usize,
-                    Err(_) => break,
-                }
+            match node.child(byte) {
+                Some(child) => node = &self.nodes[child as usize],
+                None => break,
             }
-            let id = self.nodes[node].0;
-            if id != u32::MAX {
-                best = Some((id, depth + 1));
+            if node.id != u32::MAX {
+                best = Some((node.id, depth + 1));
             }
         }
         best

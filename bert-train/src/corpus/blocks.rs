@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use bert_data::readers::TextDocument;
 use bert_data::shards::TokenRow;
-use bert_data::BertTokenizer;
+use bert_data::{BertTokenizer, PieceIds};
 
 use super::pipeline::{read_encoded, Read};
 use super::progress::Progress;
@@ -33,7 +33,7 @@ pub fn read_blocks(
     sink: &mut dyn FnMut(TokenRow<'_>) -> Result<(), TrainError>,
 ) -> Result<Read, TrainError> {
     let mut packer = Packer::new(options);
-    let encode = |d: &TextDocument| encode(tokenizer, d, options);
+    let encode = |pieces: &mut PieceIds, d: &TextDocument| encode(tokenizer, pieces, d, options);
     let line_by_line = options.line_by_line;
     let read = read_encoded(
         source,
@@ -50,8 +50,14 @@ pub fn read_blocks(
 /// `[CLS] text [SEP]` of one document (cut to the block length, line by line): what
 /// `BertTokenizer::encode` gives with longest-first truncation, without the offsets and masks
 /// blocks do not keep.
-fn encode(tokenizer: &BertTokenizer, document: &TextDocument, options: BlockOptions) -> Tokens {
-    let pieces = tokenizer.tokenize_with_offsets(&document.text);
+fn encode(
+    tokenizer: &BertTokenizer,
+    pieces: &mut PieceIds,
+    document: &TextDocument,
+    options: BlockOptions,
+) -> Tokens {
+    pieces.clear();
+    tokenizer.tokenize_ids(&document.text, pieces);
     let n = match options.line_by_line {
         true => pieces.ids.len().min(options.max_len.saturating_sub(2)),
         false => pieces.ids.len(),
@@ -64,10 +70,9 @@ fn encode(tokenizer: &BertTokenizer, document: &TextDocument, options: BlockOpti
     let mut flags = vec![0u8; n + 2];
     flags[0] = 1;
     flags[n + 1] = 1;
-    let words = &pieces.word_ids;
     let mut word_start = Vec::with_capacity(n + 2);
     word_start.push(1);
-    word_start.extend((0..n).map(|k| u8::from(k == 0 || words[k] != words[k - 1])));
+    word_start.extend_from_slice(&pieces.word_start[..n]);
     word_start.push(1);
     Tokens {
         ids,
@@ -185,7 +190,11 @@ mod tests {
                     strategy: TruncationStrategy::LongestFirst,
                 });
                 let want = tokens_of(tokenizer.encode(text, None, truncation).unwrap());
-                assert_eq!(encode(&tokenizer, &document, options), want, "{text:?}");
+                assert_eq!(
+                    encode(&tokenizer, &mut PieceIds::default(), &document, options),
+                    want,
+                    "{text:?}"
+                );
             }
         }
     }

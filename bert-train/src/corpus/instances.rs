@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::pipeline::Read;
 use super::progress::Progress;
 use super::rows::RowBuffer;
-use super::sentences::{unpack, Sentences};
+use super::sentences::{unpack, Sentences, Window};
 use super::{Source, Tokens};
 use crate::TrainError;
 
@@ -69,7 +69,7 @@ pub fn read_instances(
                 let first = task * DOCUMENTS_PER_TASK;
                 drawer.documents(first..documents.min(first + DOCUMENTS_PER_TASK))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         for instances in drawn {
             for i in 0..instances.len() {
                 let next = instances.label(i).expect("instances are labelled");
@@ -116,9 +116,13 @@ struct Drawer<'a> {
     ends: [u32; 2],
 }
 
-/// One thread's buffers: the two segments and the instance being built, and the instances.
+/// One task's buffers: its documents' sentences, those of a random segment and where its
+/// document lies, the two segments and the instance being built, and the instances.
 #[derive(Default)]
 struct Draw {
+    window: Window,
+    random: Window,
+    bounds: Vec<u64>,
     a: Segment,
     b: Segment,
     instance: Tokens,
@@ -127,18 +131,20 @@ struct Draw {
 
 impl Drawer<'_> {
     /// The instances of `documents`, in order.
-    fn documents(&self, documents: std::ops::Range<usize>) -> RowBuffer {
+    fn documents(&self, documents: std::ops::Range<usize>) -> Result<RowBuffer, TrainError> {
         let mut draw = Draw::default();
+        self.sentences
+            .load_documents(documents.clone(), &mut draw.window)?;
         for d in documents {
             let mut rng = SplitMix64(self.seed ^ (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            self.document(d, &mut rng, &mut draw);
+            self.document(d, &mut rng, &mut draw)?;
         }
-        draw.out
+        Ok(draw.out)
     }
 
     /// The instances of document `d`, into `draw.out`.
-    fn document(&self, d: usize, rng: &mut SplitMix64, draw: &mut Draw) {
-        let document = self.sentences.document(d);
+    fn document(&self, d: usize, rng: &mut SplitMix64, draw: &mut Draw) -> Result<(), TrainError> {
+        let document = draw.window.document(d);
         let target = match rng.uniform() < self.short_seq_prob {
             true => between(rng, 2, self.max_tokens),
             false => self.max_tokens,
@@ -147,17 +153,19 @@ impl Drawer<'_> {
         let count = document.len();
         while i < count {
             let start = *first.get_or_insert(i);
-            length += self.sentences.sentence(document.start + i).len();
+            length += draw.window.sentence(document.start + i).len();
             if i + 1 == count || length >= target {
                 let n = i + 1 - start;
                 let a_end = if n >= 2 { between(rng, 1, n - 1) } else { 1 };
-                self.concat(document.start + start, a_end, &mut draw.a);
+                concat(&draw.window, document.start + start, a_end, &mut draw.a);
                 let next = if n == 1 || rng.uniform() < 0.5 {
-                    self.random_segment(d, target.saturating_sub(draw.a.len()), rng, &mut draw.b);
+                    let target = target.saturating_sub(draw.a.len());
+                    self.random_segment(d, target, rng, draw)?;
                     i -= n - a_end;
                     1
                 } else {
-                    self.concat(document.start + start + a_end, n - a_end, &mut draw.b);
+                    let b_start = document.start + start + a_end;
+                    concat(&draw.window, b_start, n - a_end, &mut draw.b);
                     0
                 };
                 self.pair(next, rng, draw);
@@ -166,39 +174,41 @@ impl Drawer<'_> {
             }
             i += 1;
         }
-    }
-
-    /// `count` sentences from sentence `first` on, as `segment`.
-    fn concat(&self, first: usize, count: usize, segment: &mut Segment) {
-        segment.clear();
-        for s in first..first + count {
-            segment.extend(self.sentences.sentence(s));
-        }
+        Ok(())
     }
 
     /// Sentences from a random place of a document other than `d` (of `d` itself when no
-    /// other one with sentences is found in 10 draws), until `target` tokens, as `segment`.
-    fn random_segment(&self, d: usize, target: usize, rng: &mut SplitMix64, segment: &mut Segment) {
-        segment.clear();
+    /// other one with sentences is found in 10 draws), until `target` tokens, as `draw.b`.
+    fn random_segment(
+        &self,
+        d: usize,
+        target: usize,
+        rng: &mut SplitMix64,
+        draw: &mut Draw,
+    ) -> Result<(), TrainError> {
+        draw.b.clear();
         let documents = self.sentences.documents();
-        let mut other = d;
-        for _ in 0..10 {
-            other = between(rng, 0, documents - 1);
-            if other != d && !self.sentences.document(other).is_empty() {
-                break;
+        let mut draws = 0;
+        let sentences = loop {
+            let other = between(rng, 0, documents - 1);
+            let sentences = match other == d {
+                true => draw.window.document(d),
+                false => self.sentences.document(other, &mut draw.bounds)?,
+            };
+            draws += 1;
+            if (other != d && !sentences.is_empty()) || draws == 10 {
+                break sentences;
             }
-        }
-        let sentences = self.sentences.document(other);
+        };
         if sentences.is_empty() {
-            return;
+            return Ok(());
         }
         let start = between(rng, 0, sentences.len() - 1);
-        for s in sentences.start + start..sentences.end {
-            segment.extend(self.sentences.sentence(s));
-            if segment.len() >= target {
-                break;
-            }
-        }
+        let from = sentences.start + start..sentences.end;
+        self.sentences.load_until(from, target, &mut draw.random)?;
+        let held = draw.random.sentences();
+        concat(&draw.random, held.start, held.len(), &mut draw.b);
+        Ok(())
     }
 
     /// Adds `[CLS] a [SEP] b [SEP]` to `draw.out`, the pair first cut to fit; nothing when a
@@ -209,6 +219,7 @@ impl Drawer<'_> {
             b,
             instance,
             out,
+            ..
         } = draw;
         // Tokens cut from the front and the back of each segment.
         let (mut a_cut, mut b_cut) = ([0, 0], [0, 0]);
@@ -240,6 +251,14 @@ impl Drawer<'_> {
             push(sep, 1, 1);
         }
         out.push(instance.row(), Some(next));
+    }
+}
+
+/// `count` sentences of `window` from sentence `first` on, as `segment`.
+fn concat(window: &Window, first: usize, count: usize, segment: &mut Segment) {
+    segment.clear();
+    for s in first..first + count {
+        segment.extend(window.sentence(s));
     }
 }
 

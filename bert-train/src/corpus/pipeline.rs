@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use bert_data::readers::{Documents, TextDocument};
+use bert_data::PieceIds;
 
 use super::progress::Progress;
 use super::Source;
@@ -29,14 +30,15 @@ pub struct Read {
 }
 
 /// Reads the documents of `source` (up to its limit; one per line with `line_by_line`, with
-/// their lines when `keep_lines`), has `encode` make each into a `T` on the rayon pool, and
-/// hands them to `consume` in file order, reporting the bytes read to `progress`.
+/// their lines when `keep_lines`), has `encode` make each into a `T` on the rayon pool (with
+/// buffers it may reuse), and hands them to `consume` in file order, reporting the bytes read
+/// to `progress`.
 pub fn read_encoded<T: Send>(
     source: &Source,
     line_by_line: bool,
     keep_lines: bool,
     progress: &mut dyn Progress,
-    encode: &(dyn Fn(&TextDocument) -> T + Sync),
+    encode: &(dyn Fn(&mut PieceIds, &TextDocument) -> T + Sync),
     consume: &mut dyn FnMut(T) -> Result<(), TrainError>,
 ) -> Result<Read, TrainError> {
     let total = std::fs::metadata(source.path).map(|m| m.len()).unwrap_or(0);
@@ -61,7 +63,12 @@ pub fn read_encoded<T: Send>(
         });
         scope.spawn(move || {
             for (chunk, bytes) in read_rx {
-                let encoded = chunk.map(|documents| documents.par_iter().map(encode).collect());
+                let encoded = chunk.map(|documents| {
+                    documents
+                        .par_iter()
+                        .map_init(PieceIds::default, |buffers, d| encode(buffers, d))
+                        .collect()
+                });
                 if encoded_tx.send((encoded, bytes)).is_err() {
                     break;
                 }
